@@ -1,0 +1,615 @@
+"""hack/stack: the local real stack every test and `make run` use.
+
+    hack/stack up [--kafka-brokers N]   build or reuse, start, wait until each answers
+    hack/stack down [--wipe]            stop what `up` started (--wipe also deletes data)
+    hack/stack status                   what runs where, and where the logs are
+    hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH
+    hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
+                                        kube-controller-manager, kafka, kafka-N)
+
+Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
+~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
+certificates and pid files live under $INFOMETIS_STACK_DIR (default
+~/.local/state/infometis-stack), so every clone shares one running stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack_pki import ensure_pki, write_admin_kubeconfig
+
+HACK = Path(__file__).resolve().parent
+
+
+def _read_versions() -> dict[str, str]:
+    pairs = {}
+    for line in (HACK / "versions.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key] = value
+    return pairs
+
+
+VERSIONS = _read_versions()
+CACHE = Path(
+    os.environ.get("INFOMETIS_CACHE_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infometis"
+)
+STATE = Path(
+    os.environ.get("INFOMETIS_STACK_DIR")
+    or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "infometis-stack"
+)
+KUBE_BIN = CACHE / f"kubernetes-v{VERSIONS['KUBERNETES_VERSION']}"
+ETCD_BIN = CACHE / f"etcd-v{VERSIONS['ETCD_VERSION']}"
+KAFKA_HOME = CACHE / f"kafka-{VERSIONS['KAFKA_VERSION']}-log4j-{VERSIONS['LOG4J_VERSION']}"
+LOGS = STATE / "logs"
+PIDS = STATE / "pids"
+PKI = STATE / "pki"
+KUBECONFIG = STATE / "kubeconfig"
+SETTINGS_FILE = STATE / "stack.json"
+
+# Fixed loopback ports, chosen away from common defaults so the stack does not
+# collide with a developer's own Kafka or cluster.
+ETCD_CLIENT_PORT = 32379
+ETCD_PEER_PORT = 32380
+APISERVER_PORT = 36443
+CONTROLLER_MANAGER_PORT = 36257
+KAFKA_CONTROLLER_PORT = 39190
+KAFKA_FIRST_BROKER_PORT = 39092
+MAX_KAFKA_BROKERS = 5
+
+APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", file=sys.stderr, flush=True)
+
+
+def kafka_broker_port(node_id: int) -> int:
+    return KAFKA_FIRST_BROKER_PORT + node_id - 1
+
+
+def bootstrap_servers(brokers: int) -> str:
+    return ",".join(f"127.0.0.1:{kafka_broker_port(n)}" for n in range(1, brokers + 1))
+
+
+# --- settings that outlive one command ------------------------------------------------
+
+
+def load_settings() -> dict[str, object]:
+    if SETTINGS_FILE.exists():
+        return json.loads(SETTINGS_FILE.read_text())
+    return {}
+
+
+def save_settings(settings: dict[str, object]) -> None:
+    SETTINGS_FILE.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def configured_brokers() -> int:
+    return int(load_settings().get("kafka_brokers", 1))  # type: ignore[arg-type]
+
+
+# --- building and downloading ------------------------------------------------------------
+
+
+def ensure_binaries() -> None:
+    """Builds or downloads whatever the cache lacks, with progress on stderr."""
+    build = HACK / "lib" / "build-go-servers.sh"
+    if not (ETCD_BIN / "etcd").exists():
+        _timed(f"etcd v{VERSIONS['ETCD_VERSION']} build", [str(build), "etcd", str(ETCD_BIN)])
+    if not all((KUBE_BIN / b).exists() for b in ("kube-apiserver", "kube-controller-manager", "kubectl")):
+        _timed(
+            f"Kubernetes v{VERSIONS['KUBERNETES_VERSION']} build",
+            [str(build), "kubernetes", str(KUBE_BIN)],
+        )
+    if not (KAFKA_HOME / "libs").exists():
+        _timed(f"Kafka {VERSIONS['KAFKA_VERSION']} download", [str(HACK / "lib" / "fetch-kafka.sh"), str(KAFKA_HOME)])
+
+
+def _timed(what: str, argv: list[str]) -> None:
+    say(f"{what}: starting (cached afterwards under {CACHE})")
+    started = time.monotonic()
+    subprocess.run(argv, check=True)
+    say(f"{what}: done in {time.monotonic() - started:.0f}s")
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    argv: Callable[[], list[str]]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    env: Callable[[], dict[str, str]] = lambda: {}
+    ready_timeout: float = 120.0
+
+    @property
+    def pid_file(self) -> Path:
+        return PIDS / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+
+def running_pid(server: Server) -> int | None:
+    """The server's pid if that process is alive and really is ours.
+
+    The command line of every process we start names STATE, which rules out a
+    recycled pid belonging to something else.
+    """
+    try:
+        pid = int(server.pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if str(STATE).encode() in cmdline else None
+
+
+def start(server: Server) -> None:
+    if running_pid(server):
+        return
+    server.prepare()
+    LOGS.mkdir(parents=True, exist_ok=True)
+    PIDS.mkdir(parents=True, exist_ok=True)
+    with server.log_file.open("ab") as log:
+        log.write(f"\n--- started by hack/stack at {time.ctime()} ---\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            server.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=STATE,
+            env={**os.environ, **server.env()},
+            start_new_session=True,
+        )
+    server.pid_file.write_text(str(process.pid))
+    say(f"started {server.name} (pid {process.pid}, log {server.log_file})")
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + server.ready_timeout
+    while not server.ready():
+        if not running_pid(server):
+            tail = server.log_file.read_text(errors="replace").splitlines()[-25:]
+            raise SystemExit(f"{server.name} exited during start; last log lines:\n" + "\n".join(tail))
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"{server.name} did not become ready in {server.ready_timeout:.0f}s; see {server.log_file}"
+            )
+        time.sleep(0.5)
+    say(f"{server.name} is ready")
+
+
+def stop(server: Server) -> None:
+    pid = running_pid(server)
+    if pid is None:
+        server.pid_file.unlink(missing_ok=True)
+        return
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while running_pid(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if running_pid(server):
+        os.killpg(pid, signal.SIGKILL)
+        while running_pid(server):
+            time.sleep(0.1)
+    server.pid_file.unlink(missing_ok=True)
+    say(f"stopped {server.name}")
+
+
+# --- readiness probes --------------------------------------------------------------------
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None, expect: bytes | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+            body = response.read()
+    except OSError:
+        return False
+    return expect is None or expect in body
+
+
+def _admin_tls() -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+    context.load_cert_chain(str(PKI / "admin.crt"), str(PKI / "admin.key"))
+    return context
+
+
+def _insecure_tls() -> ssl.SSLContext:
+    # kube-controller-manager serves /healthz with a self-signed certificate.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _kafka_broker_registered(node_id: int) -> bool:
+    """The broker answers and the cluster metadata lists it."""
+    if not _port_open(kafka_broker_port(node_id)):
+        return False
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{kafka_broker_port(node_id)}", "log_level": 0})
+    try:
+        cluster = admin.describe_cluster(request_timeout=5).result(timeout=6)
+    except Exception:
+        return False
+    return any(node.id == node_id for node in cluster.nodes)
+
+
+# --- server definitions --------------------------------------------------------------------
+
+
+def etcd() -> Server:
+    return Server(
+        name="etcd",
+        argv=lambda: [
+            str(ETCD_BIN / "etcd"),
+            "--name",
+            "infometis",
+            "--data-dir",
+            str(STATE / "etcd"),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{ETCD_PEER_PORT}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{ETCD_PEER_PORT}",
+            "--initial-cluster",
+            f"infometis=http://127.0.0.1:{ETCD_PEER_PORT}",
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes",
+            str(4 * 1024**3),
+        ],
+        ready=lambda: _http_ok(f"http://127.0.0.1:{ETCD_CLIENT_PORT}/health", expect=b'"true"'),
+    )
+
+
+def kube_apiserver() -> Server:
+    def prepare() -> None:
+        ensure_pki(PKI)
+        write_admin_kubeconfig(PKI, APISERVER_URL, KUBECONFIG)
+
+    def ready() -> bool:
+        tls = _admin_tls()
+        return _http_ok(f"{APISERVER_URL}/readyz", tls, b"ok") and _http_ok(
+            f"{APISERVER_URL}/api/v1/namespaces/default", tls
+        )
+
+    return Server(
+        name="kube-apiserver",
+        prepare=prepare,
+        argv=lambda: [
+            str(KUBE_BIN / "kube-apiserver"),
+            "--etcd-servers",
+            f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(APISERVER_PORT),
+            "--cert-dir",
+            str(PKI),
+            "--tls-cert-file",
+            str(PKI / "apiserver.crt"),
+            "--tls-private-key-file",
+            str(PKI / "apiserver.key"),
+            "--client-ca-file",
+            str(PKI / "ca.crt"),
+            "--authorization-mode",
+            "RBAC",
+            "--service-cluster-ip-range",
+            "10.0.0.0/24",
+            "--service-account-issuer",
+            f"{APISERVER_URL}/",
+            "--service-account-key-file",
+            str(PKI / "service-account.pub"),
+            "--service-account-signing-key-file",
+            str(PKI / "service-account.key"),
+            "--endpoint-reconciler-type",
+            "none",
+            "--allow-privileged",
+        ],
+        ready=ready,
+    )
+
+
+def kube_controller_manager() -> Server:
+    return Server(
+        name="kube-controller-manager",
+        argv=lambda: [
+            str(KUBE_BIN / "kube-controller-manager"),
+            "--kubeconfig",
+            str(KUBECONFIG),
+            "--authentication-kubeconfig",
+            str(KUBECONFIG),
+            "--authorization-kubeconfig",
+            str(KUBECONFIG),
+            # Namespace deletion and owner-reference garbage collection are
+            # what a bare API server lacks; ServiceAccounts get their tokens.
+            "--controllers",
+            "namespace,garbagecollector,serviceaccount,serviceaccount-token",
+            "--service-account-private-key-file",
+            str(PKI / "service-account.key"),
+            "--root-ca-file",
+            str(PKI / "ca.crt"),
+            "--use-service-account-credentials=false",
+            "--leader-elect=false",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(CONTROLLER_MANAGER_PORT),
+            "--cert-dir",
+            str(STATE / "kube-controller-manager"),
+        ],
+        ready=lambda: _http_ok(f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz", _insecure_tls(), b"ok"),
+    )
+
+
+def _kafka_properties(node_id: int) -> str:
+    lines = [
+        f"node.id={node_id}",
+        f"log.dirs={STATE / f'kafka-{node_id}' / 'data'}",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)}",
+        # Topics come only from the operator (or a test acting out of band).
+        "auto.create.topics.enable=false",
+        "num.partitions=1",
+        "default.replication.factor=1",
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+    ]
+    if node_id == 1:
+        # Node 1 is broker and the single KRaft controller; the others are brokers.
+        lines += [
+            "process.roles=broker,controller",
+            f"listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(1)},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+        ]
+    else:
+        lines += [
+            "process.roles=broker",
+            f"listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+KAFKA_LOG4J = """status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+"""
+
+
+def _kafka_java() -> list[str]:
+    return [shutil.which("java") or "java", "-cp", str(KAFKA_HOME / "libs" / "*")]
+
+
+def kafka_node(node_id: int) -> Server:
+    home = STATE / f"kafka-{node_id}"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "server.properties").write_text(_kafka_properties(node_id))
+        (home / "log4j2.properties").write_text(KAFKA_LOG4J)
+        if (home / "data" / "meta.properties").exists():
+            return
+        settings = load_settings()
+        cluster_id = settings.setdefault("kafka_cluster_id", _kafka_cluster_id())
+        save_settings(settings)
+        quorum = ["--standalone"] if node_id == 1 else ["--no-initial-controllers"]
+        subprocess.run(
+            [
+                *_kafka_java(),
+                f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                str(cluster_id),
+                "-c",
+                str(home / "server.properties"),
+                *quorum,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    return Server(
+        name=f"kafka-{node_id}",
+        prepare=prepare,
+        argv=lambda: [
+            *_kafka_java()[:1],
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            *_kafka_java()[1:],
+            f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={home}",
+            "kafka.Kafka",
+            str(home / "server.properties"),
+        ],
+        ready=lambda: _kafka_broker_registered(node_id),
+    )
+
+
+def _kafka_cluster_id() -> str:
+    # A KRaft cluster id is 16 random bytes, base64url without padding.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def kafka_nodes(count: int) -> list[Server]:
+    return [kafka_node(n) for n in range(1, count + 1)]
+
+
+def all_servers(brokers: int) -> list[Server]:
+    return [etcd(), kube_apiserver(), kube_controller_manager(), *kafka_nodes(brokers)]
+
+
+def servers_named(name: str) -> list[Server]:
+    if name == "kafka":
+        return kafka_nodes(configured_brokers())
+    known = {s.name: s for s in all_servers(MAX_KAFKA_BROKERS)}
+    if name not in known:
+        raise SystemExit(f"unknown server {name!r}; one of: {', '.join(known)}, kafka")
+    return [known[name]]
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+@contextmanager
+def stack_lock() -> Iterator[None]:
+    """One `up`/`down` at a time, even from several clones."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with (STATE / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def command_up(brokers: int) -> None:
+    if not 1 <= brokers <= MAX_KAFKA_BROKERS:
+        raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
+    with stack_lock():
+        ensure_binaries()
+        settings = load_settings()
+        settings["kafka_brokers"] = brokers
+        save_settings(settings)
+        for extra in kafka_nodes(MAX_KAFKA_BROKERS)[brokers:]:
+            stop(extra)
+        kafka = kafka_nodes(brokers)
+        # Kafka and etcd start together; the API server needs etcd first.
+        for server in [etcd(), *kafka]:
+            start(server)
+        wait_ready(etcd())
+        start(kube_apiserver())
+        wait_ready(kube_apiserver())
+        start(kube_controller_manager())
+        for server in [kube_controller_manager(), *kafka]:
+            wait_ready(server)
+    say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
+
+
+def command_down(wipe: bool) -> None:
+    with stack_lock():
+        for server in reversed(all_servers(MAX_KAFKA_BROKERS)):
+            stop(server)
+        if wipe:
+            for path in STATE.iterdir():
+                if path.name != ".lock":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            say(f"wiped {STATE}")
+
+
+def command_status() -> None:
+    brokers = configured_brokers()
+    addresses = {
+        "etcd": f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        "kube-apiserver": APISERVER_URL,
+        "kube-controller-manager": f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}",
+        **{f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)}" for n in range(1, MAX_KAFKA_BROKERS + 1)},
+    }
+    print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
+    for server in all_servers(MAX_KAFKA_BROKERS):
+        pid = running_pid(server)
+        if pid is None and server.name.startswith("kafka-") and int(server.name[6:]) > brokers:
+            continue
+        state = ("ready" if server.ready() else "starting") if pid else "stopped"
+        print(f"{server.name:<25} {state:<9} {pid or '-':<8} {addresses[server.name]}")
+    versions = ", ".join(f"{key.removesuffix('_VERSION').title()} {value}" for key, value in VERSIONS.items())
+    print(f"\nversions: {versions}")
+    print(f"logs: {LOGS}\ndata: {STATE}\ncache: {CACHE}")
+
+
+def command_env() -> None:
+    print(f"export KUBECONFIG={KUBECONFIG}")
+    print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers(configured_brokers())}")
+    print(f"export PATH={KUBE_BIN}:$PATH")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="hack/stack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="build or reuse, start, and wait until every server answers")
+    up.add_argument(
+        "--kafka-brokers",
+        type=int,
+        default=int(os.environ.get("KAFKA_BROKERS", "1")),
+        help="number of Kafka brokers (env KAFKA_BROKERS, default 1)",
+    )
+    down = commands.add_parser("down", help="stop every server the stack started")
+    down.add_argument("--wipe", action="store_true", help="also delete data, certificates and logs")
+    commands.add_parser("status", help="what runs where")
+    commands.add_parser("env", help="shell export lines for this stack")
+    for verb in ("start", "stop"):
+        one = commands.add_parser(verb, help=f"{verb} one server (kafka means every broker)")
+        one.add_argument("server")
+    args = parser.parse_args()
+
+    if args.command == "up":
+        command_up(args.kafka_brokers)
+    elif args.command == "down":
+        command_down(args.wipe)
+    elif args.command == "status":
+        command_status()
+    elif args.command == "env":
+        command_env()
+    elif args.command == "stop":
+        for server in reversed(servers_named(args.server)):
+            stop(server)
+    elif args.command == "start":
+        targets = servers_named(args.server)
+        for server in targets:
+            start(server)
+        for server in targets:
+            wait_ready(server)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Certificates and kubeconfig for the local API server.
+
+One CA signs the API server's serving certificate and every client
+certificate (the API server trusts it as --client-ca-file). A separate RSA key
+pair signs ServiceAccount tokens, so TokenRequest works and the operator can
+run as its own ServiceAccount under real RBAC.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+VALIDITY = datetime.timedelta(days=3650)
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _load_ca(pki: Path) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return cert, key
+
+
+def _issue(
+    pki: Path,
+    stem: str,
+    subject: x509.Name,
+    *,
+    server_names: list[str] | None = None,
+) -> None:
+    ca_cert, ca_key = _load_ca(pki)
+    key = _new_key()
+    now = datetime.datetime.now(datetime.UTC)
+    usage = x509.ExtendedKeyUsageOID.SERVER_AUTH if server_names else x509.ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if server_names:
+        alt_names: list[x509.GeneralName] = []
+        for name in server_names:
+            try:
+                alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
+            except ValueError:
+                alt_names.append(x509.DNSName(name))
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, pki / f"{stem}.key")
+
+
+def ensure_pki(pki: Path) -> None:
+    """Creates the CA, serving, admin and ServiceAccount-signing material once."""
+    pki.mkdir(parents=True, exist_ok=True)
+    if not (pki / "ca.crt").exists():
+        key = _new_key()
+        now = datetime.datetime.now(datetime.UTC)
+        subject = _name("infometis-local-ca")
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        _write_key(key, pki / "ca.key")
+        (pki / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if not (pki / "apiserver.crt").exists():
+        _issue(
+            pki,
+            "apiserver",
+            _name("kube-apiserver"),
+            server_names=[
+                "127.0.0.1",
+                "localhost",
+                "10.0.0.1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+        )
+    if not (pki / "admin.crt").exists():
+        _issue(pki, "admin", _name("admin", "system:masters"))
+    if not (pki / "service-account.key").exists():
+        key = _new_key()
+        _write_key(key, pki / "service-account.key")
+        (pki / "service-account.pub").write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def write_admin_kubeconfig(pki: Path, server: str, path: Path) -> None:
+    """A self-contained kubeconfig (certificates embedded) for the admin user."""
+    path.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters:
+- name: infometis-local
+  cluster:
+    server: {server}
+    certificate-authority-data: {_b64(pki / "ca.crt")}
+users:
+- name: admin
+  user:
+    client-certificate-data: {_b64(pki / "admin.crt")}
+    client-key-data: {_b64(pki / "admin.key")}
+contexts:
+- name: infometis-local
+  context:
+    cluster: infometis-local
+    user: admin
+    namespace: default
+current-context: infometis-local
+"""
+    )
+    path.chmod(0o600)
