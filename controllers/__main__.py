@@ -1,0 +1,16 @@
+"""`python -m controllers --help`: run the operator."""
+
+from __future__ import annotations
+
+import asyncio
+
+from controllers.core.settings import parse_settings
+from controllers.operator import run
+
+
+def main() -> None:
+    asyncio.run(run(parse_settings()))
+
+
+if __name__ == "__main__":
+    main()

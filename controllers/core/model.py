@@ -1,0 +1,96 @@
+"""Spec and status fields every kind shares.
+
+These pydantic models are the single source of truth for the common part of
+each CRD schema (see controllers.crdgen) and for parsing objects at runtime.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    """Fields are snake_case in Python and camelCase in Kubernetes."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+class DriftPolicy(StrEnum):
+    CORRECT = "Correct"
+    REPORT = "Report"
+
+
+class ClusterRef(CamelModel):
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Name of a Secret in this object's namespace that holds the connection to the service.",
+    )
+
+
+class CommonSpec(CamelModel):
+    suspend: bool = Field(
+        default=False,
+        description="Stop reconciling this object: the service is neither read nor changed until false again.",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description=(
+            "What deleting this object does to the real resource. Retain (default) leaves it and adds no "
+            "finalizer; Delete removes it, guarded by a finalizer."
+        ),
+    )
+    drift_policy: DriftPolicy = Field(
+        default=DriftPolicy.CORRECT,
+        description=(
+            "What to do about changes made outside this object. Correct (default) reverts them; Report "
+            "lists them in status.drift and the Drifted condition and changes nothing."
+        ),
+    )
+    cluster_ref: ClusterRef | None = Field(
+        default=None,
+        description="A Secret naming the service connection; the operator's default connection when absent.",
+    )
+
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class Condition(CamelModel):
+    type: str = Field(description="Ready, Reconciling, Stalled or Drifted.")
+    status: ConditionStatus
+    observed_generation: int = Field(ge=0, description="The metadata.generation this condition was computed for.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    reason: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$", description="CamelCase, stable; what alerts match on.")
+    message: str = Field(description="A human sentence with the values involved.")
+
+
+class DriftItem(CamelModel):
+    field: str = Field(description="The drifted field, e.g. partitions or config.retention.ms.")
+    desired: str = Field(description="The value the spec declares.")
+    actual: str = Field(description="The value the service has.")
+
+
+class CommonStatus(CamelModel):
+    observed_generation: int | None = Field(
+        default=None, description="The last metadata.generation the operator handled, failed ones included."
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+    last_handled_reconcile_at: str | None = Field(
+        default=None,
+        description="The value of the infometis.io/reconcile-requested-at annotation last acted upon.",
+    )
+    drift: list[DriftItem] = Field(
+        default_factory=list,
+        description="Differences made outside this object and left in place (driftPolicy: Report).",
+    )

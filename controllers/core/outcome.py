@@ -1,0 +1,89 @@
+"""What one reconcile of one object came to, as a value.
+
+A kind's reconciler returns an Outcome; the core turns it into conditions,
+status and Events (controllers.core.status) in one place. Errors are values
+here, not exceptions, so every path ends in a status a user can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from controllers.core.model import DriftItem
+
+
+class Phase(Enum):
+    READY = "Ready"  # the service matches the spec
+    PROGRESSING = "Progressing"  # work is under way (e.g. a replica reassignment); check again soon
+    RETRYING = "Retrying"  # a transient failure; retry with backoff
+    STALLED = "Stalled"  # the spec cannot be applied as it is; a user must act
+    DRIFTED = "Drifted"  # the service differs from the spec and driftPolicy is Report
+    SUSPENDED = "Suspended"  # spec.suspend is true
+
+
+# Ready-condition reasons that are not kind-specific.
+SUCCEEDED = "Succeeded"
+PROGRESSING = "Progressing"
+PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
+DRIFT_DETECTED = "DriftDetected"
+DRIFT_CORRECTED = "DriftCorrected"
+SUSPENDED = "Suspended"
+INVALID_SPEC = "InvalidSpec"
+CLUSTER_REF_INVALID = "ClusterRefInvalid"
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """An Event to record: what changed or what failed, in a sentence with values."""
+
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    phase: Phase
+    reason: str
+    message: str
+    # Kind-specific status fields observed this time (e.g. topicId); a None
+    # value removes the field. Absent keys keep their previous value.
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    drift: tuple[DriftItem, ...] = ()
+    events: tuple[EventNote, ...] = ()
+    requeue_after: float | None = None
+
+    @staticmethod
+    def ready(message: str, facts: Mapping[str, Any], events: tuple[EventNote, ...] = ()) -> Outcome:
+        return Outcome(Phase.READY, SUCCEEDED, message, facts, events=events)
+
+    @staticmethod
+    def progressing(
+        message: str, facts: Mapping[str, Any], requeue_after: float, events: tuple[EventNote, ...] = ()
+    ) -> Outcome:
+        return Outcome(Phase.PROGRESSING, PROGRESSING, message, facts, events=events, requeue_after=requeue_after)
+
+    @staticmethod
+    def retrying(message: str, events: tuple[EventNote, ...] = ()) -> Outcome:
+        return Outcome(Phase.RETRYING, PROGRESSING_WITH_RETRY, message, events=events)
+
+    @staticmethod
+    def stalled(
+        reason: str, message: str, facts: Mapping[str, Any] | None = None, events: tuple[EventNote, ...] = ()
+    ) -> Outcome:
+        return Outcome(Phase.STALLED, reason, message, facts or {}, events=events)
+
+    @staticmethod
+    def drifted(message: str, drift: tuple[DriftItem, ...], facts: Mapping[str, Any]) -> Outcome:
+        return Outcome(Phase.DRIFTED, DRIFT_DETECTED, message, facts, drift=drift)
+
+    @staticmethod
+    def suspended() -> Outcome:
+        return Outcome(
+            Phase.SUSPENDED,
+            SUSPENDED,
+            "Reconciliation is suspended (spec.suspend: true); the service is neither read nor changed.",
+        )

@@ -1,0 +1,387 @@
+"""The thin edge to Kafka: observe topics and apply changes, batched.
+
+One KafkaAdmin per distinct connection. Every operation goes through a
+Batcher, so the reconciles of many KafkaTopics that run together share one
+Admin request per operation (one DescribeTopics, one DescribeConfigs, one
+CreateTopics, ...). confluent-kafka serves everything except partition
+reassignment, which its AdminClient lacks; kafka-python serves that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
+
+from controllers.core import metrics
+from controllers.core.batching import Batcher
+from controllers.core.connections import ClusterRefInvalid, Connection
+from controllers.kafkatopic.plan import AlterConfig, CreateTopic, IncreasePartitions, ReassignReplicas
+from controllers.kafkatopic.state import ClusterFacts, ConfigValue, Observation, ObservedTopic
+
+log = logging.getLogger("infometis.kafka")
+REQUEST_TIMEOUT_SECONDS = 15.0
+MAX_BATCH = 1000
+IDLE_CLIENT_SECONDS = 600.0
+
+# Error codes meaning "the broker will refuse this request again"; anything
+# else (timeouts, unreachable brokers, leader moves) is retried with backoff.
+REFUSALS = {
+    KafkaError.INVALID_CONFIG,
+    KafkaError.INVALID_REPLICATION_FACTOR,
+    KafkaError.INVALID_PARTITIONS,
+    KafkaError.INVALID_REPLICA_ASSIGNMENT,
+    KafkaError.POLICY_VIOLATION,
+    KafkaError.INVALID_REQUEST,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TOPIC_EXCEPTION,
+}
+
+# librdkafka property -> kafka-python argument, for the reassignment client.
+KAFKA_PYTHON_ARGUMENTS = {
+    "bootstrap.servers": "bootstrap_servers",
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.mechanisms": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+    "ssl.ca.location": "ssl_cafile",
+    "ssl.certificate.location": "ssl_certfile",
+    "ssl.key.location": "ssl_keyfile",
+    "ssl.key.password": "ssl_password",
+    "client.id": "client_id",
+}
+
+T = TypeVar("T")
+
+
+class KafkaUnavailable(Exception):
+    """A transient failure: Kafka did not answer, or answered 'try again'."""
+
+
+class TopicMissing(KafkaUnavailable):
+    """The topic does not exist (or not yet, on the broker that answered)."""
+
+
+class KafkaRefused(Exception):
+    """Kafka refused the request and would refuse it again."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _kafka_error(exception: BaseException) -> Exception:
+    if isinstance(exception, KafkaException) and isinstance(exception.args[0], KafkaError):
+        error: KafkaError = exception.args[0]
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return TopicMissing(error.str())
+        if error.code() in REFUSALS:
+            return KafkaRefused(error.name(), error.str())
+        return KafkaUnavailable(f"{error.name()}: {error.str()}")
+    return KafkaUnavailable(str(exception) or type(exception).__name__)
+
+
+async def _settle(futures: Mapping[T, Future[Any]]) -> dict[T, Any]:
+    """Each key's result, or its error as a KafkaUnavailable/KafkaRefused value."""
+    keys = list(futures)
+    outcomes = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+    return {k: (_kafka_error(o) if isinstance(o, BaseException) else o) for k, o in zip(keys, outcomes, strict=True)}
+
+
+class KafkaAdmin:
+    def __init__(self, connection: Connection, *, linger: float) -> None:
+        self.connection = connection
+        self.last_used = time.monotonic()
+        self._request_counts: dict[tuple[str, str], int] = {}
+        try:
+            self._client = AdminClient(
+                {
+                    **connection.properties,
+                    "statistics.interval.ms": 5000,
+                    "stats_cb": self._count_requests,
+                    "logger": logging.getLogger("infometis.librdkafka"),
+                }
+            )
+        except (KafkaException, ValueError, TypeError) as error:
+            raise ClusterRefInvalid(
+                connection.redact(f"{connection.name} holds settings Kafka's client refuses: {error}")
+            ) from None
+        self._reassigner: Any = None  # kafka-python's KafkaAdminClient, made on first use
+        self._cluster: ClusterFacts | None = None
+
+        def batcher(call: Callable[[list[Any]], Awaitable[Mapping[Any, Any]]]) -> Batcher[Any, Any]:
+            return Batcher(call, linger=linger, max_items=MAX_BATCH)
+
+        self._observe = batcher(self._observe_batch)
+        self._create = batcher(self._create_batch)
+        self._partitions = batcher(self._partitions_batch)
+        self._alter = batcher(self._alter_batch)
+        self._delete = batcher(self._delete_batch)
+        self._reassign = batcher(self._reassign_batch)
+        self._reassigning = batcher(self._reassigning_batch)
+
+    # --- the operations reconcilers call ------------------------------------------
+
+    async def observe(self, topic: str) -> Observation:
+        observation: Observation = await self._submit(self._observe, topic)
+        return observation
+
+    async def cluster_id(self) -> str:
+        if self._cluster is None:
+            self._cluster = await self._describe_cluster()
+        return self._cluster.cluster_id
+
+    async def create(self, change: CreateTopic) -> None:
+        await self._submit(self._create, change)
+
+    async def increase_partitions(self, change: IncreasePartitions) -> None:
+        await self._submit(self._partitions, change)
+
+    async def alter_config(self, change: AlterConfig) -> None:
+        await self._submit(self._alter, change)
+
+    async def reassign(self, change: ReassignReplicas) -> None:
+        await self._submit(self._reassign, change)
+
+    async def partitions_being_reassigned(self, topic: str) -> frozenset[int]:
+        result: frozenset[int] = await self._submit(self._reassigning, topic)
+        return result
+
+    async def delete(self, topic: str) -> None:
+        await self._submit(self._delete, topic)
+
+    def poll(self) -> None:
+        """Serve librdkafka's callbacks (statistics, logs)."""
+        self._client.poll(0)
+
+    def close(self) -> None:
+        if self._reassigner is not None:
+            self._reassigner.close()
+
+    async def _submit(self, batcher: Batcher[Any, Any], item: Any) -> Any:
+        self.last_used = time.monotonic()
+        return await batcher.submit(item)
+
+    # --- batches --------------------------------------------------------------------
+
+    def _count_call(self, operation: str, items: int) -> None:
+        metrics.SERVICE_CALLS.labels("kafka", operation).inc()
+        metrics.SERVICE_CALL_ITEMS.labels("kafka", operation).inc(items)
+
+    async def _describe_cluster(self) -> ClusterFacts:
+        self._count_call("describe_cluster", 1)
+        try:
+            described = await asyncio.wrap_future(
+                self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
+            )
+        except KafkaException as error:
+            raise _kafka_error(error) from None
+        return ClusterFacts(described.cluster_id, tuple(sorted(node.id for node in described.nodes)))
+
+    async def _observe_batch(self, topics: list[str]) -> dict[str, Observation | Exception]:
+        self._count_call("describe_topics", len(topics))
+        described_futures = self._client.describe_topics(
+            TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        cluster, described = await asyncio.gather(self._describe_cluster(), _settle(described_futures))
+        self._cluster = cluster
+        found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
+        existing = [name for name, d in found.items() if not isinstance(d, Exception)]
+        configs: dict[str, Any] = {}
+        if existing:
+            self._count_call("describe_configs", len(existing))
+            config_futures = self._client.describe_configs(
+                [ConfigResource(ResourceType.TOPIC, name) for name in existing],
+                request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            configs = {resource.name: entries for resource, entries in (await _settle(config_futures)).items()}
+
+        results: dict[str, Observation | Exception] = {}
+        for name in topics:
+            if name not in found:
+                results[name] = Observation(topic=None, cluster=cluster)
+            elif isinstance(found[name], Exception):
+                results[name] = found[name]
+            elif isinstance(configs.get(name), Exception):
+                results[name] = configs[name]
+            else:
+                results[name] = Observation(topic=_observed_topic(found[name], configs[name]), cluster=cluster)
+        return results
+
+    async def _create_batch(self, changes: list[CreateTopic]) -> dict[CreateTopic, Any]:
+        self._count_call("create_topics", len(changes))
+        futures = self._client.create_topics(
+            [NewTopic(c.name, c.partitions, c.replication_factor, config=dict(c.config)) for c in changes],
+            operation_timeout=REQUEST_TIMEOUT_SECONDS,
+            request_timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+        settled = await _settle(futures)
+        return {c: settled[c.name] for c in changes}
+
+    async def _partitions_batch(self, changes: list[IncreasePartitions]) -> dict[IncreasePartitions, Any]:
+        self._count_call("create_partitions", len(changes))
+        futures = self._client.create_partitions(
+            [NewPartitions(c.name, c.desired) for c in changes],
+            operation_timeout=REQUEST_TIMEOUT_SECONDS,
+            request_timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+        settled = await _settle(futures)
+        return {c: settled[c.name] for c in changes}
+
+    async def _alter_batch(self, changes: list[AlterConfig]) -> dict[AlterConfig, Any]:
+        self._count_call("incremental_alter_configs", len(changes))
+        resources = [
+            ConfigResource(
+                ResourceType.TOPIC,
+                change.name,
+                incremental_configs=[
+                    ConfigEntry(u.key, u.desired, incremental_operation=AlterConfigOpType.SET)
+                    if u.desired is not None
+                    else ConfigEntry(u.key, None, incremental_operation=AlterConfigOpType.DELETE)
+                    for u in change.updates
+                ],
+            )
+            for change in changes
+        ]
+        futures = self._client.incremental_alter_configs(resources, request_timeout=REQUEST_TIMEOUT_SECONDS)
+        settled = {resource.name: outcome for resource, outcome in (await _settle(futures)).items()}
+        return {c: settled[c.name] for c in changes}
+
+    async def _delete_batch(self, topics: list[str]) -> dict[str, Any]:
+        self._count_call("delete_topics", len(topics))
+        futures = self._client.delete_topics(
+            topics, operation_timeout=REQUEST_TIMEOUT_SECONDS, request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        settled = await _settle(futures)
+        # Already gone is as good as deleted.
+        return {t: None if isinstance(o, TopicMissing) else o for t, o in settled.items()}
+
+    async def _reassign_batch(self, changes: list[ReassignReplicas]) -> dict[ReassignReplicas, Any]:
+        from kafka import TopicPartition
+
+        self._count_call("alter_partition_reassignments", len(changes))
+        request = {
+            TopicPartition(c.name, partition): list(replicas) for c in changes for partition, replicas in c.assignment
+        }
+        try:
+            answers = await asyncio.to_thread(self._reassignment_client().alter_partition_reassignments, request)
+        except ClusterRefInvalid:
+            raise
+        except Exception as error:
+            return dict.fromkeys(changes, KafkaUnavailable(self.connection.redact(str(error))))
+        results: dict[ReassignReplicas, Any] = {}
+        for change in changes:
+            errors = [answers.get(TopicPartition(change.name, p)) for p, _ in change.assignment]
+            refused = next((e for e in errors if e is not None), None)
+            results[change] = KafkaRefused(refused.__name__, refused.description) if refused else None
+        return results
+
+    async def _reassigning_batch(self, topics: list[str]) -> dict[str, Any]:
+        self._count_call("list_partition_reassignments", len(topics))
+        try:
+            ongoing = await asyncio.to_thread(self._reassignment_client().list_partition_reassignments)
+        except ClusterRefInvalid:
+            raise
+        except Exception as error:
+            return dict.fromkeys(topics, KafkaUnavailable(self.connection.redact(str(error))))
+        return {t: frozenset(tp.partition for tp in ongoing if tp.topic == t) for t in topics}
+
+    def _reassignment_client(self) -> Any:
+        """kafka-python's admin client, built from the same connection properties."""
+        if self._reassigner is None:
+            from kafka.admin import KafkaAdminClient
+
+            arguments: dict[str, Any] = {"request_timeout_ms": int(REQUEST_TIMEOUT_SECONDS * 1000)}
+            unsupported = []
+            for key, value in self.connection.properties.items():
+                if key in KAFKA_PYTHON_ARGUMENTS:
+                    arguments[KAFKA_PYTHON_ARGUMENTS[key]] = value
+                elif key == "ssl.ca.pem":
+                    arguments["ssl_context"] = ssl.create_default_context(cadata=value)
+                elif key == "ssl.endpoint.identification.algorithm":
+                    arguments["ssl_check_hostname"] = value.lower() == "https"
+                else:
+                    unsupported.append(key)
+            if unsupported:
+                raise ClusterRefInvalid(
+                    f"replication-factor changes use kafka-python, which has no equivalent of "
+                    f"{', '.join(sorted(unsupported))} in {self.connection.name}"
+                )
+            self._reassigner = KafkaAdminClient(**arguments)
+        return self._reassigner
+
+    # --- statistics -------------------------------------------------------------------
+
+    def _count_requests(self, stats_json: str) -> None:
+        """librdkafka's cumulative per-broker request counts -> the Prometheus counter."""
+        stats = json.loads(stats_json)
+        for broker, broker_stats in stats.get("brokers", {}).items():
+            for request, total in (broker_stats.get("req") or {}).items():
+                before = self._request_counts.get((broker, request), 0)
+                if total > before:
+                    metrics.SERVICE_REQUESTS.labels("kafka", request).inc(total - before)
+                    self._request_counts[(broker, request)] = total
+
+
+def _observed_topic(described: Any, config_entries: Mapping[str, Any]) -> ObservedTopic:
+    partitions = sorted(described.partitions, key=lambda p: p.id)
+    return ObservedTopic(
+        name=described.name,
+        topic_id=str(described.topic_id),
+        replicas=tuple(tuple(node.id for node in p.replicas) for p in partitions),
+        config={
+            name: ConfigValue(entry.value, entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+            for name, entry in config_entries.items()
+        },
+    )
+
+
+class KafkaAdmins:
+    """One KafkaAdmin per distinct connection; idle ones are closed."""
+
+    def __init__(self, *, linger: float) -> None:
+        self._linger = linger
+        self._admins: dict[Any, KafkaAdmin] = {}
+
+    def for_connection(self, connection: Connection) -> KafkaAdmin:
+        admin = self._admins.get(connection.identity)
+        if admin is None:
+            admin = KafkaAdmin(connection, linger=self._linger)
+            self._admins[connection.identity] = admin
+            log.info("connected a Kafka admin client for %s", connection.name)
+        return admin
+
+    async def serve_callbacks(self) -> None:
+        """Poll every client for its callbacks; close clients unused for a while."""
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for identity, admin in list(self._admins.items()):
+                admin.poll()
+                if now - admin.last_used > IDLE_CLIENT_SECONDS:
+                    admin.close()
+                    del self._admins[identity]
+
+    def close(self) -> None:
+        for admin in self._admins.values():
+            admin.close()
+        self._admins.clear()

@@ -1,0 +1,347 @@
+"""KafkaTopic's part of the core loop: observe, plan, apply, and say what came of it.
+
+The seed design's reconciler, for one topic: get the desired state (the
+spec), get the actual state (the batched Admin edge), apply the changes (the
+pure plan says which). Everything ends in an Outcome; the core turns it into
+conditions, status and Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from controllers.core.connections import ClusterRefInvalid, Connections
+from controllers.core.kind import ReconcileRequest
+from controllers.core.kube import KubeError
+from controllers.core.model import ClusterRef, DriftPolicy
+from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, EventNote, Outcome
+from controllers.kafkatopic.admin import KafkaAdmin, KafkaAdmins, KafkaRefused, KafkaUnavailable
+from controllers.kafkatopic.model import FINALIZER, RESOURCE, KafkaTopicSpec, topic_name_of
+from controllers.kafkatopic.plan import (
+    INSUFFICIENT_BROKERS,
+    AlterConfig,
+    Change,
+    CreateTopic,
+    DesiredTopic,
+    IncreasePartitions,
+    ReassignReplicas,
+    TopicPlan,
+    plan_topic,
+)
+from controllers.kafkatopic.state import Observation, ObservedTopic
+
+RESOURCE_CONFLICT = "ResourceConflict"
+INVALID_CONFIG = "InvalidConfig"
+REFUSED = "KafkaRefused"
+CREATED = "Created"
+UPDATED = "Updated"
+ADOPTED = "Adopted"
+DELETED = "Deleted"
+RETAINED = "Retained"
+REASSIGNMENT_STARTED = "ReassignmentStarted"
+REPLICAS_REASSIGNED = "ReplicasReassigned"
+
+REASSIGNMENT_POLL_SECONDS = 2.0
+# Brokers learn of a change a moment after the controller accepts it; the
+# check after applying waits for them rather than writing "in progress".
+VERIFY_ATTEMPTS = 6
+VERIFY_INTERVAL_SECONDS = 0.25
+
+
+class KafkaTopicKind:
+    resource = RESOURCE
+    noun = "topic"
+    spec_model = KafkaTopicSpec
+    finalizer = FINALIZER
+    sticky_stall_reasons = frozenset({INVALID_CONFIG, REFUSED})
+
+    def __init__(self, connections: Connections, admins: KafkaAdmins, default_connection: Mapping[str, str] | None):
+        self._connections = connections
+        self._admins = admins
+        self._default_connection = default_connection
+
+    def claim(self, body: Mapping[str, Any]) -> str:
+        return topic_name_of(body)
+
+    async def close(self) -> None:
+        self._admins.close()
+
+    async def _admin_for(self, namespace: str, cluster_ref: ClusterRef | None) -> KafkaAdmin:
+        connection = await self._connections.resolve(
+            namespace,
+            cluster_ref.name if cluster_ref else None,
+            default=self._default_connection,
+            required_keys=("bootstrap.servers",),
+        )
+        return self._admins.for_connection(connection)
+
+    # --- reconcile ----------------------------------------------------------------------
+
+    async def reconcile(self, request: ReconcileRequest[KafkaTopicSpec]) -> Outcome:
+        name = topic_name_of(request.body)
+        try:
+            admin = await self._admin_for(request.key.namespace, request.spec.cluster_ref)
+        except ClusterRefInvalid as error:
+            return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", {"topicName": name})
+        except KubeError as error:
+            return Outcome.retrying(f"Could not read the clusterRef Secret: {error}")
+        try:
+            return await self._reconcile(request, name, admin)
+        except ClusterRefInvalid as error:
+            return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", {"topicName": name})
+        except KafkaUnavailable as error:
+            where = admin.connection
+            return Outcome.retrying(where.redact(f"Kafka did not answer ({where.name}): {error}"))
+
+    async def _reconcile(self, request: ReconcileRequest[KafkaTopicSpec], name: str, admin: KafkaAdmin) -> Outcome:
+        observation = await admin.observe(name)
+        owner = await self._owner(request, observation.cluster.cluster_id)
+        if owner is not None:
+            return Outcome.stalled(
+                RESOURCE_CONFLICT,
+                f"Topic '{name}' on cluster {observation.cluster.cluster_id} is managed by the older "
+                f"KafkaTopic {owner}; this one changes nothing while that one exists.",
+                {"topicName": name},
+            )
+        reassigning = await self._reassigning(request, admin, observation)
+        plan = self._plan(request, name, observation, reassigning)
+
+        if plan.changes and request.spec_applied and request.spec.drift_policy is DriftPolicy.REPORT:
+            fields = ", ".join(f"{d.field} (spec {d.desired}, actual {d.actual})" for d in plan.drift())
+            return Outcome.drifted(
+                f"Topic '{name}' was changed outside this object: {fields}; left as is (driftPolicy: Report).",
+                plan.drift(),
+                _facts(name, observation.topic, request.status.get("managedConfigKeys"), request.status),
+            )
+
+        events, failure = await self._apply(request, name, admin, observation, plan)
+        if plan.changes:
+            observation = await self._observe_until_applied(request, name, admin)
+            reassigning = await self._reassigning(request, admin, observation)
+            plan = self._plan(request, name, observation, reassigning)
+        if failure is not None:
+            return _with_events(failure, events)
+        return self._verdict(request, name, observation, plan, reassigning, events)
+
+    def _plan(
+        self,
+        request: ReconcileRequest[KafkaTopicSpec],
+        name: str,
+        observation: Observation,
+        reassigning: frozenset[int],
+    ) -> TopicPlan:
+        return plan_topic(
+            DesiredTopic.from_spec(name, request.spec),
+            observation.topic,
+            broker_ids=observation.cluster.broker_ids,
+            managed_keys_before=frozenset(request.status.get("managedConfigKeys") or ()),
+            reassignment_in_progress=bool(reassigning),
+        )
+
+    async def _reassigning(
+        self, request: ReconcileRequest[KafkaTopicSpec], admin: KafkaAdmin, observation: Observation
+    ) -> frozenset[int]:
+        """Partitions mid-reassignment; asked only when a factor change is under way or due."""
+        topic = observation.topic
+        if topic is None:
+            return frozenset()
+        factor_differs = {len(r) for r in topic.replicas} != {request.spec.replication_factor}
+        if not (factor_differs or request.status.get("replicasChange")):
+            return frozenset()
+        return await admin.partitions_being_reassigned(topic.name)
+
+    async def _observe_until_applied(
+        self, request: ReconcileRequest[KafkaTopicSpec], name: str, admin: KafkaAdmin
+    ) -> Observation:
+        for _ in range(VERIFY_ATTEMPTS):
+            observation = await admin.observe(name)
+            if not _pending_besides_reassignment(self._plan(request, name, observation, frozenset())):
+                break
+            await asyncio.sleep(VERIFY_INTERVAL_SECONDS)
+        return observation
+
+    async def _apply(
+        self,
+        request: ReconcileRequest[KafkaTopicSpec],
+        name: str,
+        admin: KafkaAdmin,
+        observation: Observation,
+        plan: TopicPlan,
+    ) -> tuple[tuple[EventNote, ...], Outcome | None]:
+        """Apply the plan's changes; Events for what was done (and an adoption), and the failure if one
+        stopped it."""
+        # Independent changes go out together; each joins its own batch.
+        results = await asyncio.gather(*(_apply_one(admin, change) for change in plan.changes), return_exceptions=True)
+        done: list[Change] = []
+        failure: Outcome | None = None
+        for change, result in zip(plan.changes, results, strict=True):
+            if result is None:
+                done.append(change)
+            elif failure is None:
+                failure = _failure(name, change, result, admin)
+        return self._change_events(request, name, observation, done), failure
+
+    def _change_events(
+        self, request: ReconcileRequest[KafkaTopicSpec], name: str, observation: Observation, done: list[Change]
+    ) -> tuple[EventNote, ...]:
+        if request.spec_applied:
+            if not done:
+                return ()
+            what = "; ".join(
+                ("the topic was missing and was " if isinstance(c, CreateTopic) else "") + c.summary() for c in done
+            )
+            return (
+                EventNote(DRIFT_CORRECTED, f"Corrected changes made outside this object to topic '{name}': {what}."),
+            )
+        events = []
+        if observation.topic is not None and not request.status.get("topicId"):
+            events.append(EventNote(ADOPTED, f"Adopted the existing topic '{name}' (id {observation.topic.topic_id})."))
+        for change in done:
+            if isinstance(change, CreateTopic):
+                events.append(EventNote(CREATED, f"Topic '{name}' {change.summary()}."))
+            elif isinstance(change, ReassignReplicas):
+                events.append(EventNote(REASSIGNMENT_STARTED, f"Topic '{name}': {change.summary()}."))
+            else:
+                events.append(EventNote(UPDATED, f"Topic '{name}': {change.summary()}."))
+        return tuple(events)
+
+    def _verdict(
+        self,
+        request: ReconcileRequest[KafkaTopicSpec],
+        name: str,
+        observation: Observation,
+        plan: TopicPlan,
+        reassigning: frozenset[int],
+        events: tuple[EventNote, ...],
+    ) -> Outcome:
+        topic = observation.topic
+        config_pending = any(isinstance(c, AlterConfig) for c in plan.changes)
+        managed = request.status.get("managedConfigKeys") if config_pending else sorted(request.spec.config)
+        factor = request.spec.replication_factor
+        if plan.blocker is not None:
+            return Outcome.stalled(
+                plan.blocker.reason, plan.blocker.message, _facts(name, topic, managed, None), events
+            )
+        if topic is None or _pending_besides_reassignment(plan):
+            return Outcome.progressing(
+                f"Waiting for Kafka to show the changes to topic '{name}'.",
+                _facts(name, topic, managed, None),
+                1.0,
+                events,
+            )
+        if reassigning or plan.changes:
+            return Outcome.progressing(
+                f"Reassigning topic '{name}' to replication factor {factor}: "
+                f"{topic.partitions - len(reassigning)} of {topic.partitions} partitions done.",
+                _facts(name, topic, managed, {"targetReplicationFactor": factor}),
+                REASSIGNMENT_POLL_SECONDS,
+                events,
+            )
+        if request.status.get("replicasChange") or any(e.reason == REASSIGNMENT_STARTED for e in events):
+            events += (EventNote(REPLICAS_REASSIGNED, f"Topic '{name}' now has replication factor {factor}."),)
+        return Outcome.ready(
+            f"Topic '{name}' is in sync: {topic.partitions} partitions, replication factor "
+            f"{topic.replication_factor}, {len(request.spec.config)} managed config key(s).",
+            _facts(name, topic, managed, None),
+            events,
+        )
+
+    async def _owner(self, request: ReconcileRequest[KafkaTopicSpec], cluster_id: str) -> str | None:
+        """The older KafkaTopic naming the same topic on the same cluster, if there is one.
+
+        Clusters are compared by Kafka's cluster id, so two Secrets that reach
+        one cluster by different addresses still conflict.
+        """
+        contenders = [request.body]
+        for peer in request.peers:
+            meta = peer["metadata"]
+            if meta.get("deletionTimestamp"):
+                continue
+            raw_ref = (peer.get("spec") or {}).get("clusterRef")
+            try:
+                peer_admin = await self._admin_for(meta["namespace"], ClusterRef(**raw_ref) if raw_ref else None)
+                peer_cluster = await peer_admin.cluster_id()
+            except (ClusterRefInvalid, KafkaUnavailable, ValueError):
+                continue
+            if peer_cluster == cluster_id:
+                contenders.append(peer)
+        oldest = min(contenders, key=_age_order)
+        if oldest is request.body:
+            return None
+        return f"{oldest['metadata']['namespace']}/{oldest['metadata']['name']}"
+
+    # --- delete -------------------------------------------------------------------------
+
+    async def delete(self, request: ReconcileRequest[KafkaTopicSpec]) -> Outcome:
+        name = topic_name_of(request.body)
+        try:
+            admin = await self._admin_for(request.key.namespace, request.spec.cluster_ref)
+            observation = await admin.observe(name)
+            owner = await self._owner(request, observation.cluster.cluster_id)
+            if owner is not None:
+                return Outcome.ready(
+                    "", {}, (EventNote(RETAINED, f"Left topic '{name}' in place: KafkaTopic {owner} manages it."),)
+                )
+            await admin.delete(name)
+        except ClusterRefInvalid as error:
+            return Outcome.stalled(
+                CLUSTER_REF_INVALID,
+                f"Cannot delete topic '{name}': {error}. Fix it, or set deletionPolicy: Retain to let "
+                "this object go without deleting the topic.",
+            )
+        except (KafkaUnavailable, KafkaRefused) as error:
+            where = admin.connection
+            return Outcome.retrying(where.redact(f"Deleting topic '{name}' failed ({where.name}): {error}"))
+        return Outcome.ready("", {}, (EventNote(DELETED, f"Deleted topic '{name}' (deletionPolicy: Delete)."),))
+
+
+def _age_order(body: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = body["metadata"]
+    return (meta.get("creationTimestamp", ""), meta["namespace"], meta["name"])
+
+
+def _facts(
+    name: str, topic: ObservedTopic | None, managed_keys: Any, replicas_change: Mapping[str, int] | None
+) -> dict[str, Any]:
+    return {
+        "topicName": name,
+        "topicId": topic.topic_id if topic else None,
+        "partitions": topic.partitions if topic else None,
+        "replicationFactor": topic.replication_factor if topic else None,
+        "managedConfigKeys": list(managed_keys) if managed_keys else None,
+        "replicasChange": dict(replicas_change) if replicas_change else None,
+    }
+
+
+def _failure(name: str, change: Change, error: BaseException, admin: KafkaAdmin) -> Outcome:
+    redact = admin.connection.redact
+    if isinstance(error, KafkaRefused):
+        if error.code == "INVALID_CONFIG":
+            return Outcome.stalled(INVALID_CONFIG, redact(f"Kafka refused the config of topic '{name}': {error}"))
+        if error.code == "INVALID_REPLICATION_FACTOR":
+            return Outcome.stalled(INSUFFICIENT_BROKERS, redact(f"Kafka refused topic '{name}': {error}"))
+        return Outcome.stalled(REFUSED, redact(f"Kafka refused to change topic '{name}' ({error.code}): {error}"))
+    if isinstance(error, ClusterRefInvalid):
+        return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.")
+    return Outcome.retrying(redact(f"Changing topic '{name}' ({change.summary()}) failed, will retry: {error}"))
+
+
+def _with_events(outcome: Outcome, events: tuple[EventNote, ...]) -> Outcome:
+    return replace(outcome, events=events + outcome.events)
+
+
+def _pending_besides_reassignment(plan: TopicPlan) -> bool:
+    return any(not isinstance(change, ReassignReplicas) for change in plan.changes)
+
+
+def _apply_one(admin: KafkaAdmin, change: Change) -> Awaitable[None]:
+    if isinstance(change, CreateTopic):
+        return admin.create(change)
+    if isinstance(change, IncreasePartitions):
+        return admin.increase_partitions(change)
+    if isinstance(change, AlterConfig):
+        return admin.alter_config(change)
+    return admin.reassign(change)

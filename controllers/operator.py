@@ -1,0 +1,86 @@
+"""The composition root: build every part from the settings and run them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import kopf
+import prometheus_client
+
+from controllers.core.connections import Connections
+from controllers.core.controller import Controller
+from controllers.core.kube import KubeApi
+from controllers.core.settings import Settings
+from controllers.kafkatopic import handlers as kafka_topic_handlers
+from controllers.kafkatopic.admin import KafkaAdmins
+from controllers.kafkatopic.reconciler import KafkaTopicKind
+
+log = logging.getLogger("infometis")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # kopf narrates every watch event at INFO; its warnings and errors still show.
+    logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("infometis.librdkafka").setLevel(logging.ERROR)
+
+
+def _kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # our Events are deliberate, not log lines
+    settings.scanning.disabled = True  # resources are named exactly; no CRD/namespace listing RBAC needed
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    return settings
+
+
+async def run(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    kube = KubeApi.from_environment()
+    connections = Connections(kube, ttl=settings.resync_interval)
+    admins = KafkaAdmins(linger=settings.batch_linger)
+    default_kafka = (
+        {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
+    )
+    kafka_topics = Controller(
+        KafkaTopicKind(connections, admins, default_kafka),
+        kube,
+        resync_interval=settings.resync_interval,
+        max_concurrent=settings.max_concurrent_reconciles,
+    )
+
+    registry = kopf.OperatorRegistry()
+    kafka_topic_handlers.register(registry, kafka_topics)
+
+    # The same credential loaders as the writer: KUBECONFIG, else in-cluster.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+
+    if settings.metrics_port:
+        prometheus_client.start_http_server(settings.metrics_port)
+    log.info(
+        "starting: namespaces=%s resync=%.0fs default Kafka=%s",
+        ",".join(settings.namespaces) or "all",
+        settings.resync_interval,
+        settings.kafka_bootstrap_servers or "none",
+    )
+    background = [asyncio.create_task(kafka_topics.run()), asyncio.create_task(admins.serve_callbacks())]
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=_kopf_settings(),
+            standalone=True,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
+        )
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        admins.close()
+        await kube.close()
+        log.info("stopped")

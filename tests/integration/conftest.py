@@ -1,0 +1,149 @@
+"""The real stack and the operator, once per session.
+
+The stack is the one `hack/stack up` started (make test starts it). The
+operator runs as a separate process, as it would in a cluster: under its own
+ServiceAccount (config/kustomize/rbac), with a token from the TokenRequest
+API, so missing RBAC rules fail these tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from kubernetes import client, config
+
+from tests.integration.helpers import kubectl, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+RESYNC_SECONDS = 2
+OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
+
+
+def _stack_environment() -> dict[str, str]:
+    result = subprocess.run([str(REPO / "hack" / "stack"), "env"], capture_output=True, text=True, check=True)
+    exports = {}
+    for line in result.stdout.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        exports[key] = value.replace("$PATH", os.environ["PATH"])
+    return exports
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack() -> dict[str, str]:
+    """Point this process at the local stack, and fail clearly if it is not up."""
+    os.environ.update(_stack_environment())
+    version = subprocess.run(["kubectl", "version", "-o", "json"], capture_output=True, text=True)
+    if version.returncode != 0:
+        pytest.fail(f"the local stack is not answering; run `hack/stack up --kafka-brokers 3`:\n{version.stderr}")
+    config.load_kube_config()
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(stack: dict[str, str]) -> AdminClient:
+    return AdminClient({"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
+
+
+@pytest.fixture(scope="session")
+def broker_ids(kafka_admin: AdminClient) -> list[int]:
+    return sorted(node.id for node in kafka_admin.describe_cluster().result(timeout=15).nodes)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api().create_namespace({"metadata": {"name": name}})
+    yield name
+    client.CoreV1Api().delete_namespace(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _service_account_kubeconfig(path: Path) -> None:
+    """A kubeconfig that authenticates as the operator's ServiceAccount."""
+    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "rbac"))
+    token = kubectl("create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE, "--duration", "24h").stdout.strip()
+    cluster = client.Configuration.get_default_copy()
+    ca = base64.b64encode(Path(cluster.ssl_ca_cert).read_bytes()).decode()
+    path.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters: [{{name: local, cluster: {{server: "{cluster.host}", certificate-authority-data: {ca}}}}}]
+users: [{{name: operator, user: {{token: "{token}"}}}}]
+contexts: [{{name: operator, context: {{cluster: local, user: operator}}}}]
+current-context: operator
+"""
+    )
+
+
+@dataclass
+class RunningOperator:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_url: str
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+_operators: list[RunningOperator] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failing test shows the operator's recent log beside its own error."""
+    report: pytest.TestReport = yield
+    if report.failed and _operators:
+        report.sections.append(("operator log (last 60 lines)", "\n".join(_operators[0].log().splitlines()[-60:])))
+    return report
+
+
+@pytest.fixture(scope="session")
+def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOperator]:
+    kubectl("apply", "-k", str(REPO / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd/kafkatopics.infometis.io", "--timeout=60s")
+    folder = tmp_path_factory.mktemp("operator")
+    kubeconfig = folder / "kubeconfig"
+    _service_account_kubeconfig(kubeconfig)
+    log_path = folder / "operator.log"
+    metrics_port = _free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "controllers",
+                "--resync-interval", f"{RESYNC_SECONDS}s",
+                "--metrics-port", str(metrics_port),
+                "--health-port", "0",
+            ],
+            cwd=REPO,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    running = RunningOperator(process, log_path, f"http://127.0.0.1:{metrics_port}/metrics")
+    _operators.append(running)
+    wait_for(lambda: "starting:" in running.log() or process.poll() is not None, timeout=30, what="operator start")
+    assert process.poll() is None, f"the operator exited at start:\n{running.log()}"
+    yield running
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    assert "Traceback" not in running.log(), f"the operator logged an unexpected error:\n{running.log()}"

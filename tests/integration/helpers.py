@@ -1,0 +1,142 @@
+"""Small helpers the integration tests share: kubectl, waiting, reading objects and Events."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import yaml
+from confluent_kafka import KafkaException, TopicCollection
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from kubernetes import client
+
+GROUP, VERSION, PLURAL = "infometis.io", "v1alpha1", "kafkatopics"
+T = TypeVar("T")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.25, what: str = "") -> T:
+    """Poll until `condition()` is truthy; its value, or an AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: T = condition()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}: last saw {last!r}")
+        time.sleep(interval)
+        last = condition()
+    return last
+
+
+def kafka_topic(name: str, partitions: int = 1, replication_factor: int = 1, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "KafkaTopic",
+        "metadata": {"name": name},
+        "spec": {"partitions": partitions, "replicationFactor": replication_factor, **spec},
+    }
+
+
+def apply(namespace: str, manifest: Mapping[str, Any]) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(dict(manifest)))
+
+
+def custom_objects() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi()
+
+
+def get(namespace: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = custom_objects().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return obj
+
+
+def exists(namespace: str, name: str) -> bool:
+    try:
+        get(namespace, name)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def patch_spec(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
+    custom_objects().patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": dict(spec)})
+
+
+def annotate(namespace: str, name: str, key: str, value: str) -> None:
+    custom_objects().patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {key: value}}}
+    )
+
+
+def condition(obj: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == kind), None)
+
+
+def ready_reason(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(status, reason) of Ready, only once the current generation was handled."""
+    ready = condition(obj, "Ready")
+    if ready is None or (obj.get("status") or {}).get("observedGeneration") != obj["metadata"]["generation"]:
+        return None
+    return ready["status"], ready["reason"]
+
+
+def wait_ready(namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
+    wait_for(lambda: ready_reason(get(namespace, name)) == ("True", "Succeeded"), timeout=timeout, what=f"{name} Ready")
+    return get(namespace, name)
+
+
+def wait_reason(namespace: str, name: str, status: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+    wait_for(
+        lambda: ready_reason(get(namespace, name)) == (status, reason),
+        timeout=timeout,
+        what=f"{name} Ready={status} reason {reason} (now {ready_reason(get(namespace, name))})",
+    )
+    return get(namespace, name)
+
+
+def events(namespace: str, name: str) -> list[dict[str, Any]]:
+    """The object's Events, oldest first, as kubectl shows them."""
+    listing = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
+    mine = [e for e in listing["items"] if e["involvedObject"]["name"] == name]
+    return sorted(mine, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["creationTimestamp"]))
+
+
+def event_reasons(namespace: str, name: str) -> list[str]:
+    return [e["reason"] for e in events(namespace, name)]
+
+
+# --- Kafka, acting as the real service (and as "someone else" changing it) ---------------
+
+
+def describe(admin: AdminClient, topic: str) -> dict[str, Any] | None:
+    """Partitions, per-partition replicas and topic-level config overrides; None if absent."""
+    try:
+        described = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15)
+    except KafkaException as error:
+        if error.args[0].name() == "UNKNOWN_TOPIC_OR_PART":
+            return None
+        raise
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=15)
+    return {
+        "id": str(described.topic_id),
+        "partitions": len(described.partitions),
+        "replicas": [[n.id for n in p.replicas] for p in sorted(described.partitions, key=lambda p: p.id)],
+        "overrides": {k: e.value for k, e in entries.items() if e.source == 1},  # DYNAMIC_TOPIC_CONFIG
+        "retention.ms": entries["retention.ms"].value,
+    }

@@ -1,0 +1,44 @@
+"""Operator settings come from flags, else environment variables, else defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from controllers.core.settings import parse_duration, parse_settings
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30.0), ("2m", 120.0), ("50ms", 0.05), ("15", 15.0)])
+def test_durations_accept_units(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_defaults_without_flags_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "WATCH_NAMESPACE", "INFOMETIS_RESYNC_INTERVAL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = parse_settings([])
+    assert settings.resync_interval == 30
+    assert settings.namespaces == ()
+    assert settings.kafka_bootstrap_servers is None
+
+
+def test_environment_variables_configure_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("WATCH_NAMESPACE", "a,b")
+    monkeypatch.setenv("INFOMETIS_RESYNC_INTERVAL", "1m")
+    settings = parse_settings([])
+    assert (settings.kafka_bootstrap_servers, settings.namespaces, settings.resync_interval) == (
+        "kafka:9092",
+        ("a", "b"),
+        60,
+    )
+
+
+def test_flags_win_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCH_NAMESPACE", "a,b")
+    assert parse_settings(["--namespace", "c"]).namespaces == ("c",)
+
+
+def test_a_bad_duration_is_refused_with_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(["--resync-interval", "soon"])
+    assert "not a duration: 'soon'" in capsys.readouterr().err
