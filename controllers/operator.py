@@ -24,7 +24,11 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     # kopf narrates every watch event at INFO; its warnings and errors still show.
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("infometis.librdkafka").setLevel(logging.ERROR)
+    # Client-library chatter repeats every retry; conditions carry the failure
+    # (with the client's last error) instead. Shown with --log-level DEBUG.
+    quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
+    for library in ("infometis.librdkafka", "kafka"):
+        logging.getLogger(library).setLevel(quiet)
 
 
 def _kopf_settings() -> kopf.OperatorSettings:

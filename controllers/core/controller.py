@@ -221,7 +221,7 @@ class Controller(Generic[SpecT]):
     ) -> bool:
         """Events, and the status patch if anything changed; False if the status write failed."""
         patch = merge_patch(body.get("status") or {}, status)
-        writes: list[Any] = [self._record(body, note) for note in events]
+        writes: list[Any] = [self._record_in_order(body, events)]
         if patch:
             writes.append(self._kube.patch_status(self.kind.resource, key, patch))
         results = await asyncio.gather(*writes, return_exceptions=True)
@@ -235,6 +235,10 @@ class Controller(Generic[SpecT]):
             # Keep the store ahead of the watch so a quick resync sees what was written.
             self._store[key] = updated
         return True
+
+    async def _record_in_order(self, body: Mapping[str, Any], events: tuple[EventNote, ...]) -> None:
+        for note in events:
+            await self._record(body, note)
 
     async def _record(self, body: Mapping[str, Any], note: EventNote) -> None:
         try:

@@ -118,6 +118,7 @@ class KafkaAdmin:
                     **connection.properties,
                     "statistics.interval.ms": 5000,
                     "stats_cb": self._count_requests,
+                    "error_cb": self._remember_error,
                     "logger": logging.getLogger("infometis.librdkafka"),
                 }
             )
@@ -126,6 +127,7 @@ class KafkaAdmin:
                 connection.redact(f"{connection.name} holds settings Kafka's client refuses: {error}")
             ) from None
         self._reassigner: Any = None  # kafka-python's KafkaAdminClient, made on first use
+        self._last_client_error: tuple[float, str] | None = None
         self._cluster: ClusterFacts | None = None
 
         def batcher(call: Callable[[list[Any]], Awaitable[Mapping[Any, Any]]]) -> Batcher[Any, Any]:
@@ -168,6 +170,14 @@ class KafkaAdmin:
 
     async def delete(self, topic: str) -> None:
         await self._submit(self._delete, topic)
+
+    def explain(self, error: Exception) -> str:
+        """A failure in words, with the client's latest connection error: a request
+        timing out says little, "SASL handshake failed" says what to fix."""
+        text = f"Kafka did not answer ({self.connection.name}): {error}"
+        if self._last_client_error and time.monotonic() - self._last_client_error[0] < 60:
+            text += f"; the client's last error: {self._last_client_error[1]}"
+        return self.connection.redact(text)
 
     def poll(self) -> None:
         """Serve librdkafka's callbacks (statistics, logs)."""
@@ -330,6 +340,9 @@ class KafkaAdmin:
         return self._reassigner
 
     # --- statistics -------------------------------------------------------------------
+
+    def _remember_error(self, error: KafkaError) -> None:
+        self._last_client_error = (time.monotonic(), error.str())
 
     def _count_requests(self, stats_json: str) -> None:
         """librdkafka's cumulative per-broker request counts -> the Prometheus counter."""

@@ -93,8 +93,7 @@ class KafkaTopicKind:
         except ClusterRefInvalid as error:
             return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", {"topicName": name})
         except KafkaUnavailable as error:
-            where = admin.connection
-            return Outcome.retrying(where.redact(f"Kafka did not answer ({where.name}): {error}"))
+            return Outcome.retrying(admin.explain(error))
 
     async def _reconcile(self, request: ReconcileRequest[KafkaTopicSpec], name: str, admin: KafkaAdmin) -> Outcome:
         observation = await admin.observe(name)
@@ -102,8 +101,8 @@ class KafkaTopicKind:
         if owner is not None:
             return Outcome.stalled(
                 RESOURCE_CONFLICT,
-                f"Topic '{name}' on cluster {observation.cluster.cluster_id} is managed by the older "
-                f"KafkaTopic {owner}; this one changes nothing while that one exists.",
+                f"Topic '{name}' on cluster {observation.cluster.cluster_id} is managed by KafkaTopic {owner}, "
+                "which claimed it first; this one changes nothing while that one exists.",
                 {"topicName": name},
             )
         reassigning = await self._reassigning(request, admin, observation)
@@ -114,13 +113,19 @@ class KafkaTopicKind:
             return Outcome.drifted(
                 f"Topic '{name}' was changed outside this object: {fields}; left as is (driftPolicy: Report).",
                 plan.drift(),
-                _facts(name, observation.topic, request.status.get("managedConfigKeys"), request.status),
+                _facts(
+                    name,
+                    observation.topic,
+                    request.status.get("managedConfigKeys"),
+                    request.status.get("replicasChange"),
+                ),
             )
 
         events, failure = await self._apply(request, name, admin, observation, plan)
         if plan.changes:
             observation = await self._observe_until_applied(request, name, admin)
-            reassigning = await self._reassigning(request, admin, observation)
+            submitted = any(isinstance(c, ReassignReplicas) for c in plan.changes)
+            reassigning = await self._reassigning(request, admin, observation, just_submitted=submitted)
             plan = self._plan(request, name, observation, reassigning)
         if failure is not None:
             return _with_events(failure, events)
@@ -142,14 +147,23 @@ class KafkaTopicKind:
         )
 
     async def _reassigning(
-        self, request: ReconcileRequest[KafkaTopicSpec], admin: KafkaAdmin, observation: Observation
+        self,
+        request: ReconcileRequest[KafkaTopicSpec],
+        admin: KafkaAdmin,
+        observation: Observation,
+        *,
+        just_submitted: bool = False,
     ) -> frozenset[int]:
-        """Partitions mid-reassignment; asked only when a factor change is under way or due."""
+        """Partitions mid-reassignment; asked only when a factor change is under way or due.
+
+        Mid-reassignment a partition already lists its target replicas, so the
+        replica count alone cannot tell that data is still being copied.
+        """
         topic = observation.topic
         if topic is None:
             return frozenset()
         factor_differs = {len(r) for r in topic.replicas} != {request.spec.replication_factor}
-        if not (factor_differs or request.status.get("replicasChange")):
+        if not (factor_differs or just_submitted or request.status.get("replicasChange")):
             return frozenset()
         return await admin.partitions_being_reassigned(topic.name)
 
@@ -199,13 +213,16 @@ class KafkaTopicKind:
         events = []
         if observation.topic is not None and not request.status.get("topicId"):
             events.append(EventNote(ADOPTED, f"Adopted the existing topic '{name}' (id {observation.topic.topic_id})."))
+        updates = []
         for change in done:
             if isinstance(change, CreateTopic):
                 events.append(EventNote(CREATED, f"Topic '{name}' {change.summary()}."))
             elif isinstance(change, ReassignReplicas):
                 events.append(EventNote(REASSIGNMENT_STARTED, f"Topic '{name}': {change.summary()}."))
             else:
-                events.append(EventNote(UPDATED, f"Topic '{name}': {change.summary()}."))
+                updates.append(change.summary())
+        if updates:
+            events.append(EventNote(UPDATED, f"Topic '{name}': {'; '.join(updates)}."))
         return tuple(events)
 
     def _verdict(
@@ -250,7 +267,7 @@ class KafkaTopicKind:
         )
 
     async def _owner(self, request: ReconcileRequest[KafkaTopicSpec], cluster_id: str) -> str | None:
-        """The older KafkaTopic naming the same topic on the same cluster, if there is one.
+        """The KafkaTopic that owns this topic on this cluster, if it is another one.
 
         Clusters are compared by Kafka's cluster id, so two Secrets that reach
         one cluster by different addresses still conflict.
@@ -268,7 +285,7 @@ class KafkaTopicKind:
                 continue
             if peer_cluster == cluster_id:
                 contenders.append(peer)
-        oldest = min(contenders, key=_age_order)
+        oldest = min(contenders, key=_claim_order)
         if oldest is request.body:
             return None
         return f"{oldest['metadata']['namespace']}/{oldest['metadata']['name']}"
@@ -298,9 +315,18 @@ class KafkaTopicKind:
         return Outcome.ready("", {}, (EventNote(DELETED, f"Deleted topic '{name}' (deletionPolicy: Delete)."),))
 
 
-def _age_order(body: Mapping[str, Any]) -> tuple[str, str, str]:
+def _claim_order(body: Mapping[str, Any]) -> tuple[bool, str, str, str]:
+    """Who owns a contested topic: the object already managing it, else the oldest.
+
+    creationTimestamp has one-second resolution, so two objects made in the
+    same second would otherwise be ordered by name, and a newcomer could
+    unseat the object that manages the topic.
+    """
     meta = body["metadata"]
-    return (meta.get("creationTimestamp", ""), meta["namespace"], meta["name"])
+    status = body.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    incumbent = bool(status.get("topicId")) and ready.get("reason") != RESOURCE_CONFLICT
+    return (not incumbent, meta.get("creationTimestamp", ""), meta["namespace"], meta["name"])
 
 
 def _facts(

@@ -113,7 +113,7 @@ def events(namespace: str, name: str) -> list[dict[str, Any]]:
     """The object's Events, oldest first, as kubectl shows them."""
     listing = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     mine = [e for e in listing["items"] if e["involvedObject"]["name"] == name]
-    return sorted(mine, key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["creationTimestamp"]))
+    return sorted(mine, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
 def event_reasons(namespace: str, name: str) -> list[str]:

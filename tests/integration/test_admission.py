@@ -1,0 +1,74 @@
+"""Changes Kafka cannot make are refused by the API server (CEL rules), with its message."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.integration.conftest import RunningOperator
+from tests.integration.helpers import apply, kafka_topic, kubectl, unique, wait_ready
+
+
+def kubectl_apply_fails(namespace: str, manifest: dict[str, object]) -> str:
+    result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
+    assert result.returncode != 0, f"the API server accepted {manifest}"
+    return result.stderr
+
+
+def test_decreasing_partitions_is_refused_at_admission(operator: RunningOperator, namespace: str) -> None:
+    name = unique("shrink")
+    apply(namespace, kafka_topic(name, 4, 1))
+    wait_ready(namespace, name)
+    error = kubectl_apply_fails(namespace, kafka_topic(name, 2, 1))
+    assert "partitions cannot be decreased: Kafka cannot remove partitions from a topic" in error
+
+
+def test_renaming_the_topic_is_refused_at_admission(operator: RunningOperator, namespace: str) -> None:
+    name = unique("rename")
+    apply(namespace, kafka_topic(name, 1, 1))
+    error = kubectl_apply_fails(namespace, kafka_topic(name, 1, 1, topicName="another-name"))
+    assert "the topic name (spec.topicName, or metadata.name when absent) is immutable" in error
+
+
+def test_setting_topic_name_to_the_same_effective_name_is_allowed(operator: RunningOperator, namespace: str) -> None:
+    name = unique("same")
+    apply(namespace, kafka_topic(name, 1, 1))
+    apply(namespace, kafka_topic(name, 1, 1, topicName=name))
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"partitions": 0, "replicationFactor": 1}, "should be greater than or equal to 1"),
+        ({"partitions": 1, "replicationFactor": 0}, "should be greater than or equal to 1"),
+        ({"partitions": 1}, "spec.replicationFactor: Required value"),
+        ({"partitions": 1, "replicationFactor": 1, "topicName": "bad name!"}, "spec.topicName in body should match"),
+        ({"partitions": 1, "replicationFactor": 1, "topicName": ".."}, "'.' and '..' are not valid topic names"),
+        ({"partitions": 1, "replicationFactor": 1, "deletionPolicy": "Orphan"}, 'supported values: "Retain", "Delete"'),
+        ({"partitions": 1, "replicationFactor": 1, "config": {"retention.ms": 1000}}, "must be of type string"),
+    ],
+)
+def test_invalid_specs_are_refused_with_the_reason(
+    operator: RunningOperator, namespace: str, spec: dict[str, object], message: str
+) -> None:
+    manifest = {
+        "apiVersion": "infometis.io/v1alpha1",
+        "kind": "KafkaTopic",
+        "metadata": {"name": unique("invalid")},
+        "spec": spec,
+    }
+    assert message in kubectl_apply_fails(namespace, manifest)
+
+
+def test_a_name_too_long_for_kafka_needs_an_explicit_topic_name(operator: RunningOperator, namespace: str) -> None:
+    long_name = "t" + "x" * 250
+    error = kubectl_apply_fails(namespace, kafka_topic(long_name, 1, 1))
+    assert "Kafka's limit for topic names: set spec.topicName" in error
+    apply(namespace, kafka_topic(long_name, 1, 1, topicName=unique("short")))
+
+
+def test_defaults_are_visible_on_the_stored_object(operator: RunningOperator, namespace: str) -> None:
+    name = unique("defaults")
+    apply(namespace, kafka_topic(name, 1, 1))
+    spec = yaml.safe_load(kubectl("get", "kafkatopic", name, "-n", namespace, "-o", "yaml").stdout)["spec"]
+    assert (spec["deletionPolicy"], spec["driftPolicy"], spec["suspend"]) == ("Retain", "Correct", False)

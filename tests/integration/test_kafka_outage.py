@@ -1,0 +1,61 @@
+"""Kafka stops: conditions say so and retries back off; Kafka returns: the object converges."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.integration.conftest import REPO, RunningOperator
+from tests.integration.helpers import (
+    apply,
+    condition,
+    describe,
+    events,
+    get,
+    kafka_topic,
+    patch_spec,
+    unique,
+    wait_for,
+    wait_ready,
+    wait_reason,
+)
+
+
+def stack(*args: str) -> None:
+    subprocess.run([str(REPO / "hack" / "stack"), *args], check=True, capture_output=True, timeout=300)
+
+
+@pytest.fixture
+def kafka_restarted_afterwards() -> Iterator[None]:
+    """Whatever happens in the test, Kafka is running again when it ends."""
+    yield
+    stack("start", "kafka")
+
+
+def test_an_outage_shows_as_progressing_with_retry_and_heals(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient, kafka_restarted_afterwards: None
+) -> None:
+    name = unique("outage")
+    apply(namespace, kafka_topic(name, 1, 1))
+    wait_ready(namespace, name)
+
+    stack("stop", "kafka")
+    patch_spec(namespace, name, {"partitions": 2})  # a change made while Kafka is away
+    obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
+    reconciling = condition(obj, "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "ProgressingWithRetry"
+    assert "Kafka did not answer" in reconciling["message"]
+    assert condition(obj, "Stalled") is None
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]  # seen, not yet done
+    warnings = [e for e in events(namespace, name) if e["reason"] == "ProgressingWithRetry"]
+    assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+
+    stack("start", "kafka")
+    wait_for(lambda: get(namespace, name)["status"].get("partitions") == 2, timeout=120, what="converged")
+    wait_ready(namespace, name)
+    assert describe(kafka_admin, name)["partitions"] == 2  # type: ignore[index]
+    # One warning for the whole outage, however many retries it took.
+    assert len([e for e in events(namespace, name) if e["reason"] == "ProgressingWithRetry"]) == 1

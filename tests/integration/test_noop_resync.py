@@ -1,0 +1,37 @@
+"""A resync that finds nothing to do writes nothing: no status patch, no annotation, no Event."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
+from tests.integration.helpers import apply, events, get, kafka_topic, unique, wait_ready
+
+
+def kafka_requests(metrics_url: str, request: str) -> float:
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith(f'infometis_service_calls_total{{operation="{request}",service="kafka"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_no_writes_over_several_resync_periods(operator: RunningOperator, namespace: str) -> None:
+    names = [unique("idle") for _ in range(3)]
+    for name in names:
+        apply(namespace, kafka_topic(name, 2, 1, config={"retention.ms": "3600000"}))
+    before = {name: wait_ready(namespace, name) for name in names}
+    event_counts = {name: len(events(namespace, name)) for name in names}
+    describes = kafka_requests(operator.metrics_url, "describe_topics")
+
+    time.sleep(RESYNC_SECONDS * 4 + 1)
+
+    for name in names:
+        after = get(namespace, name)
+        assert after["metadata"]["resourceVersion"] == before[name]["metadata"]["resourceVersion"]
+        assert after["metadata"].get("annotations") == before[name]["metadata"].get("annotations")
+        assert len(events(namespace, name)) == event_counts[name]
+    # The operator did look: resyncs described the topics (batched) in those periods.
+    assert kafka_requests(operator.metrics_url, "describe_topics") >= describes + 3
