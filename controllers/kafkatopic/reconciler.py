@@ -324,7 +324,7 @@ def _claim_order(body: Mapping[str, Any]) -> tuple[bool, str, str, str]:
     """
     meta = body["metadata"]
     status = body.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    ready: Mapping[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
     incumbent = bool(status.get("topicId")) and ready.get("reason") != RESOURCE_CONFLICT
     return (not incumbent, meta.get("creationTimestamp", ""), meta["namespace"], meta["name"])
 
