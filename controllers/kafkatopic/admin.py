@@ -38,6 +38,9 @@ from controllers.kafkatopic.state import ClusterFacts, ConfigValue, Observation,
 
 log = logging.getLogger("infometis.kafka")
 REQUEST_TIMEOUT_SECONDS = 15.0
+# Brokers come and go rarely; one DescribeCluster serves every batch within
+# this age, so a resync costs one Metadata and one DescribeConfigs per batch.
+CLUSTER_FACTS_MAX_AGE_SECONDS = 10.0
 MAX_BATCH = 1000
 IDLE_CLIENT_SECONDS = 600.0
 
@@ -116,7 +119,7 @@ class KafkaAdmin:
             self._client = AdminClient(
                 {
                     **connection.properties,
-                    "statistics.interval.ms": 5000,
+                    "statistics.interval.ms": 1000,
                     "stats_cb": self._count_requests,
                     "error_cb": self._remember_error,
                     "logger": logging.getLogger("infometis.librdkafka"),
@@ -128,7 +131,8 @@ class KafkaAdmin:
             ) from None
         self._reassigner: Any = None  # kafka-python's KafkaAdminClient, made on first use
         self._last_client_error: tuple[float, str] | None = None
-        self._cluster: ClusterFacts | None = None
+        self._cluster: tuple[float, ClusterFacts] | None = None
+        self._cluster_lock = asyncio.Lock()
 
         def batcher(call: Callable[[list[Any]], Awaitable[Mapping[Any, Any]]]) -> Batcher[Any, Any]:
             return Batcher(call, linger=linger, max_items=MAX_BATCH)
@@ -148,9 +152,7 @@ class KafkaAdmin:
         return observation
 
     async def cluster_id(self) -> str:
-        if self._cluster is None:
-            self._cluster = await self._describe_cluster()
-        return self._cluster.cluster_id
+        return (await self._cluster_facts()).cluster_id
 
     async def create(self, change: CreateTopic) -> None:
         await self._submit(self._create, change)
@@ -197,6 +199,12 @@ class KafkaAdmin:
         metrics.SERVICE_CALLS.labels("kafka", operation).inc()
         metrics.SERVICE_CALL_ITEMS.labels("kafka", operation).inc(items)
 
+    async def _cluster_facts(self) -> ClusterFacts:
+        async with self._cluster_lock:  # one DescribeCluster however many callers are waiting
+            if self._cluster is None or time.monotonic() - self._cluster[0] > CLUSTER_FACTS_MAX_AGE_SECONDS:
+                self._cluster = (time.monotonic(), await self._describe_cluster())
+            return self._cluster[1]
+
     async def _describe_cluster(self) -> ClusterFacts:
         self._count_call("describe_cluster", 1)
         try:
@@ -212,8 +220,7 @@ class KafkaAdmin:
         described_futures = self._client.describe_topics(
             TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_SECONDS
         )
-        cluster, described = await asyncio.gather(self._describe_cluster(), _settle(described_futures))
-        self._cluster = cluster
+        cluster, described = await asyncio.gather(self._cluster_facts(), _settle(described_futures))
         found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
         existing = [name for name, d in found.items() if not isinstance(d, Exception)]
         configs: dict[str, Any] = {}

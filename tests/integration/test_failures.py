@@ -6,6 +6,7 @@ import time
 
 from confluent_kafka.admin import AdminClient
 
+from tests.argocd import argocd_health
 from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
     apply,
@@ -34,6 +35,7 @@ def test_an_unknown_config_name_stalls_with_invalid_config_and_is_not_retried(
     assert condition(obj, "Reconciling") is None
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
     assert describe(kafka_admin, name) is None  # CreateTopics is atomic: nothing half-made
+    assert argocd_health(obj)[0] == "Degraded"
 
     # Several resync periods later: the refused request was not re-sent, nothing was written.
     version, warnings = obj["metadata"]["resourceVersion"], len(events(namespace, name))

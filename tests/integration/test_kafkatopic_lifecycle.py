@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient
 
+from tests.argocd import argocd_health
 from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
     apply,
@@ -44,6 +45,7 @@ def test_a_new_kafkatopic_creates_the_topic_and_reports_ready(
     assert len(created) == 1
     assert created[0]["type"] == "Normal"
     assert "3 partitions, replication factor 2" in created[0]["message"]
+    assert argocd_health(obj) == ("Healthy", condition(obj, "Ready")["message"])  # type: ignore[index]
     # Retain is the default: no finalizer, so deleting the namespace never waits on the operator.
     assert "finalizers" not in obj["metadata"]
 
