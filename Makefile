@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "[make] installing Python dependencies into $(VENV)"
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	@$(VENV_PY) -m pip install --quiet --upgrade pip
-	@$(VENV_PY) -m pip install --quiet -e '.[test]'
+	@PYTHONWARNINGS=ignore $(VENV_PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
 stack-up: venv

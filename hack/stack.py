@@ -66,14 +66,16 @@ PKI = STATE / "pki"
 KUBECONFIG = STATE / "kubeconfig"
 SETTINGS_FILE = STATE / "stack.json"
 
-# Fixed loopback ports, chosen away from common defaults so the stack does not
-# collide with a developer's own Kafka or cluster.
-ETCD_CLIENT_PORT = 32379
-ETCD_PEER_PORT = 32380
-APISERVER_PORT = 36443
-CONTROLLER_MANAGER_PORT = 36257
-KAFKA_CONTROLLER_PORT = 39190
-KAFKA_FIRST_BROKER_PORT = 39092
+# Fixed loopback ports, away from common defaults (a developer's own Kafka or
+# cluster) and below Linux's ephemeral range (32768-60999): a port in that
+# range can be taken as the source port of an outgoing connection while its
+# server is stopped, and the server then cannot bind it again on restart.
+ETCD_CLIENT_PORT = 22379
+ETCD_PEER_PORT = 22380
+APISERVER_PORT = 26443
+CONTROLLER_MANAGER_PORT = 26257
+KAFKA_CONTROLLER_PORT = 29190
+KAFKA_FIRST_BROKER_PORT = 29092
 MAX_KAFKA_BROKERS = 5
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
@@ -186,6 +188,11 @@ def start(server: Server) -> None:
             start_new_session=True,
         )
     server.pid_file.write_text(str(process.pid))
+    # Until the child has exec'd, its command line is ours, which does not name
+    # STATE, and running_pid would take it for gone.
+    deadline = time.monotonic() + 5
+    while not running_pid(server) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     say(f"started {server.name} (pid {process.pid}, log {server.log_file})")
 
 

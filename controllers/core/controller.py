@@ -21,7 +21,7 @@ import copy
 import datetime
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Generic
 
 from pydantic import ValidationError
@@ -63,6 +63,9 @@ class Controller(Generic[SpecT]):
         self._resync_interval = resync_interval
         self._max_concurrent = max_concurrent
         self._store: dict[ObjectKey, dict[str, Any]] = {}
+        # Which objects claim each external resource, so finding an object's
+        # peers costs a lookup, not a scan of every object.
+        self._claimants: dict[Hashable, set[ObjectKey]] = {}
         self._queue: WorkQueue[ObjectKey] = WorkQueue(
             base_backoff=BASE_BACKOFF_SECONDS, max_backoff=MAX_BACKOFF_SECONDS
         )
@@ -78,10 +81,17 @@ class Controller(Generic[SpecT]):
             gone = self._store.pop(key, None)
             self._queue.discard(key)
             if gone is not None:
-                # A peer that lost a claim to this object may own it now.
-                self._queue_peers(gone)
+                claim = self.kind.claim(gone)
+                peers = self._claimants.get(claim, set())
+                peers.discard(key)
+                if not peers:
+                    self._claimants.pop(claim, None)
+                # A peer that lost the claim to this object may own it now.
+                for peer in peers:
+                    self._queue.add(peer)
             return
         self._store[key] = copy.deepcopy(dict(body))
+        self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
             self._queue.add(key)
 
@@ -97,12 +107,6 @@ class Controller(Generic[SpecT]):
             or (token is not None and token != status.get("lastHandledReconcileAt"))
             or _condition(status, READY) is None
         )
-
-    def _queue_peers(self, body: Mapping[str, Any]) -> None:
-        claim = self.kind.claim(body)
-        for key, other in self._store.items():
-            if self.kind.claim(other) == claim:
-                self._queue.add(key)
 
     # --- running ----------------------------------------------------------------------
 
@@ -178,10 +182,7 @@ class Controller(Generic[SpecT]):
             and ready is not None
             and ready.get("reason") in (SUCCEEDED, DRIFT_DETECTED)
         )
-        claim = self.kind.claim(body)
-        peers = tuple(
-            other for other_key, other in self._store.items() if other_key != key and self.kind.claim(other) == claim
-        )
+        peers = tuple(self._store[other] for other in self._claimants.get(self.kind.claim(body), ()) if other != key)
         return ReconcileRequest(key=key, body=body, spec=spec, status=status, spec_applied=spec_applied, peers=peers)
 
     def _stalled_until_new_generation(self, body: Mapping[str, Any], token: str | None) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -32,9 +33,36 @@ class Settings:
     log_level: str
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    env: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+
+
+_OPTIONS = (
+    _Option(
+        "--resync-interval", "INFOMETIS_RESYNC_INTERVAL", "30s", parse_duration,
+        "how often every object is compared with its service to catch drift",
+    ),
+    _Option(
+        "--kafka-bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS", None, str,
+        "the default Kafka cluster for KafkaTopics without spec.clusterRef (none: such objects are Stalled)",
+    ),
+    _Option(
+        "--max-concurrent-reconciles", "INFOMETIS_MAX_CONCURRENT_RECONCILES", "500", int,
+        "objects reconciled at once; their service calls are batched together",
+    ),
+    _Option(
+        "--batch-linger", "INFOMETIS_BATCH_LINGER", "50ms", parse_duration,
+        "how long a service call waits to collect other objects' work into one request",
+    ),
+    _Option("--metrics-port", "INFOMETIS_METRICS_PORT", "8080", int, "Prometheus /metrics port, 0 to disable"),
+    _Option("--health-port", "INFOMETIS_HEALTH_PORT", "8081", int, "liveness /healthz port, 0 to disable"),
+    _Option("--log-level", "INFOMETIS_LOG_LEVEL", "INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+)  # fmt: skip
 
 
 def parse_settings(argv: Sequence[str] | None = None) -> Settings:
@@ -53,57 +81,23 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help="watch only this namespace; repeat for several (env WATCH_NAMESPACE, comma-separated; "
         "default: all namespaces)",
     )
-    parser.add_argument(
-        "--resync-interval",
-        type=parse_duration,
-        default=parse_duration(_env("INFOMETIS_RESYNC_INTERVAL", "30s") or "30s"),
-        help="how often every object is compared with its service to catch drift "
-        "(env INFOMETIS_RESYNC_INTERVAL, default 30s)",
-    )
-    parser.add_argument(
-        "--kafka-bootstrap-servers",
-        default=_env("KAFKA_BOOTSTRAP_SERVERS"),
-        help="the default Kafka cluster for KafkaTopics without spec.clusterRef "
-        "(env KAFKA_BOOTSTRAP_SERVERS; default: none, such objects are Stalled)",
-    )
-    parser.add_argument(
-        "--max-concurrent-reconciles",
-        type=int,
-        default=int(_env("INFOMETIS_MAX_CONCURRENT_RECONCILES", "500") or "500"),
-        help="objects reconciled at once; their service calls are batched together "
-        "(env INFOMETIS_MAX_CONCURRENT_RECONCILES, default 500)",
-    )
-    parser.add_argument(
-        "--batch-linger",
-        type=parse_duration,
-        default=parse_duration(_env("INFOMETIS_BATCH_LINGER", "50ms") or "50ms"),
-        help="how long a service call waits to collect other objects' work into one request "
-        "(env INFOMETIS_BATCH_LINGER, default 50ms)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(_env("INFOMETIS_METRICS_PORT", "8080") or "8080"),
-        help="port of the Prometheus /metrics endpoint, 0 to disable (env INFOMETIS_METRICS_PORT, default 8080)",
-    )
-    parser.add_argument(
-        "--health-port",
-        type=int,
-        default=int(_env("INFOMETIS_HEALTH_PORT", "8081") or "8081"),
-        help="port of the /healthz liveness endpoint, 0 to disable (env INFOMETIS_HEALTH_PORT, default 8081)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=_env("INFOMETIS_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="(env INFOMETIS_LOG_LEVEL, default INFO)",
-    )
+    for option in _OPTIONS:
+        # A string default goes through `type` like a flag would, so a bad
+        # environment value is a clean usage error, not a traceback.
+        parser.add_argument(
+            option.flag,
+            type=option.parse,
+            default=os.environ.get(option.env) or option.default,
+            help=f"{option.help} (env {option.env}; default {option.default or 'none'})",
+        )
     args = parser.parse_args(argv)
     if args.resync_interval < 1:
         parser.error("--resync-interval must be at least 1s")
     if args.max_concurrent_reconciles < 1:
         parser.error("--max-concurrent-reconciles must be at least 1")
-    watched = args.namespaces or [n for n in (_env("WATCH_NAMESPACE", "") or "").split(",") if n]
+    if args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        parser.error(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {args.log_level}")
+    watched = args.namespaces or [n for n in os.environ.get("WATCH_NAMESPACE", "").split(",") if n]
     return Settings(
         namespaces=tuple(watched),
         resync_interval=args.resync_interval,

@@ -84,6 +84,10 @@ class TopicMissing(KafkaUnavailable):
     """The topic does not exist (or not yet, on the broker that answered)."""
 
 
+class TopicAlreadyExists(KafkaUnavailable):
+    """CreateTopics found the name taken: created meanwhile, or still being deleted."""
+
+
 class KafkaRefused(Exception):
     """Kafka refused the request and would refuse it again."""
 
@@ -97,6 +101,8 @@ def _kafka_error(exception: BaseException) -> Exception:
         error: KafkaError = exception.args[0]
         if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             return TopicMissing(error.str())
+        if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return TopicAlreadyExists(error.str())
         if error.code() in REFUSALS:
             return KafkaRefused(error.name(), error.str())
         return KafkaUnavailable(f"{error.name()}: {error.str()}")
@@ -234,7 +240,7 @@ class KafkaAdmin:
 
         results: dict[str, Observation | Exception] = {}
         for name in topics:
-            if name not in found:
+            if name not in found or isinstance(configs.get(name), TopicMissing):  # deleted between the two calls
                 results[name] = Observation(topic=None, cluster=cluster)
             elif isinstance(found[name], Exception):
                 results[name] = found[name]

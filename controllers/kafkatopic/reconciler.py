@@ -18,7 +18,13 @@ from controllers.core.kind import ReconcileRequest
 from controllers.core.kube import KubeError
 from controllers.core.model import ClusterRef, DriftPolicy
 from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, EventNote, Outcome
-from controllers.kafkatopic.admin import KafkaAdmin, KafkaAdmins, KafkaRefused, KafkaUnavailable
+from controllers.kafkatopic.admin import (
+    KafkaAdmin,
+    KafkaAdmins,
+    KafkaRefused,
+    KafkaUnavailable,
+    TopicAlreadyExists,
+)
 from controllers.kafkatopic.model import FINALIZER, RESOURCE, KafkaTopicSpec, topic_name_of
 from controllers.kafkatopic.plan import (
     INSUFFICIENT_BROKERS,
@@ -352,6 +358,9 @@ def _failure(name: str, change: Change, error: BaseException, admin: KafkaAdmin)
         return Outcome.stalled(REFUSED, redact(f"Kafka refused to change topic '{name}' ({error.code}): {error}"))
     if isinstance(error, ClusterRefInvalid):
         return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.")
+    if isinstance(error, TopicAlreadyExists):
+        # Deleted outside moments ago and Kafka is still removing it, or made by someone else meanwhile.
+        return Outcome.progressing(f"Topic '{name}' is still being deleted by Kafka; checking again shortly.", {}, 1.0)
     return Outcome.retrying(redact(f"Changing topic '{name}' ({change.summary()}) failed, will retry: {error}"))
 
 

@@ -125,14 +125,14 @@ def event_reasons(namespace: str, name: str) -> list[str]:
 
 def describe(admin: AdminClient, topic: str) -> dict[str, Any] | None:
     """Partitions, per-partition replicas and topic-level config overrides; None if absent."""
+    resource = ConfigResource(ResourceType.TOPIC, topic)
     try:
         described = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=15)
+        entries = admin.describe_configs([resource])[resource].result(timeout=15)
     except KafkaException as error:
-        if error.args[0].name() == "UNKNOWN_TOPIC_OR_PART":
+        if error.args[0].name() == "UNKNOWN_TOPIC_OR_PART":  # absent, or deleted between the two calls
             return None
         raise
-    resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result(timeout=15)
     return {
         "id": str(described.topic_id),
         "partitions": len(described.partitions),

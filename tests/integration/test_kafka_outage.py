@@ -25,7 +25,8 @@ from tests.integration.helpers import (
 
 
 def stack(*args: str) -> None:
-    subprocess.run([str(REPO / "hack" / "stack"), *args], check=True, capture_output=True, timeout=300)
+    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"hack/stack {' '.join(args)} failed:\n{result.stderr}"
 
 
 @pytest.fixture

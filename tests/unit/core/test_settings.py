@@ -42,3 +42,12 @@ def test_a_bad_duration_is_refused_with_a_clear_error(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         parse_settings(["--resync-interval", "soon"])
     assert "not a duration: 'soon'" in capsys.readouterr().err
+
+
+def test_a_bad_environment_value_is_a_usage_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INFOMETIS_RESYNC_INTERVAL", "later")
+    with pytest.raises(SystemExit):
+        parse_settings([])
+    assert "argument --resync-interval: not a duration: 'later'" in capsys.readouterr().err

@@ -1,0 +1,41 @@
+"""hack/stack: idempotent `up`, and `status` and `env` that tell the truth."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from tests.integration.conftest import REPO
+
+
+def run_stack(*args: str) -> str:
+    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def running_pids() -> dict[str, str]:
+    rows = [line.split() for line in run_stack("status").splitlines()[1:] if line.strip()]
+    return {row[0]: row[2] for row in rows if len(row) == 4 and row[1] in ("ready", "starting", "stopped")}
+
+
+def test_up_again_reuses_what_runs(broker_ids: list[int]) -> None:
+    before = running_pids()
+    started = time.monotonic()
+    run_stack("up", "--kafka-brokers", str(len(broker_ids)))
+    assert time.monotonic() - started < 30
+    assert running_pids() == before
+
+
+def test_status_names_every_server_ready_and_the_log_folder() -> None:
+    status = run_stack("status")
+    for server in ("etcd", "kube-apiserver", "kube-controller-manager", "kafka-1"):
+        assert any(line.split()[:2] == [server, "ready"] for line in status.splitlines()), status
+    assert "logs: " in status
+
+
+def test_env_exports_what_clients_need() -> None:
+    lines = run_stack("env").splitlines()
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    assert exports["KUBECONFIG"].endswith("kubeconfig")
+    assert exports["KAFKA_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
