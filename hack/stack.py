@@ -431,8 +431,8 @@ logger.statechange.level = WARN
 """
 
 
-def _kafka_java() -> list[str]:
-    return [shutil.which("java") or "java", "-cp", str(KAFKA_HOME / "libs" / "*")]
+def _kafka_java(*jvm_options: str) -> list[str]:
+    return [shutil.which("java") or "java", *jvm_options, "-cp", str(KAFKA_HOME / "libs" / "*")]
 
 
 def kafka_node(node_id: int) -> Server:
@@ -468,11 +468,7 @@ def kafka_node(node_id: int) -> Server:
         name=f"kafka-{node_id}",
         prepare=prepare,
         argv=lambda: [
-            *_kafka_java()[:1],
-            "-Xms256m",
-            "-Xmx512m",
-            "-XX:+UseG1GC",
-            *_kafka_java()[1:],
+            *_kafka_java("-Xms256m", "-Xmx512m", "-XX:+UseG1GC"),
             f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={home}",
             "kafka.Kafka",

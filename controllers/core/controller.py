@@ -34,6 +34,7 @@ from controllers.core.objects import ObjectKey, merge_patch
 from controllers.core.outcome import (
     DRIFT_DETECTED,
     INVALID_SPEC,
+    RETAINED,
     SUCCEEDED,
     EventNote,
     Outcome,
@@ -43,7 +44,6 @@ from controllers.core.status import READY, STALLED, summarize
 from controllers.core.workqueue import WorkQueue
 
 RECONCILE_REQUEST_ANNOTATION = "infometis.io/reconcile-requested-at"
-RETAINED = "Retained"
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 

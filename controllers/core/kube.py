@@ -30,7 +30,6 @@ REPORTING_COMPONENT = "infometis-operator"
 class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"Kubernetes API answered {status}: {message}")
-        self.status = status
 
 
 class KubeApi:

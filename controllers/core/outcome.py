@@ -31,6 +31,7 @@ PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
 DRIFT_DETECTED = "DriftDetected"
 DRIFT_CORRECTED = "DriftCorrected"
 SUSPENDED = "Suspended"
+RETAINED = "Retained"  # an object deleted, its external resource kept
 INVALID_SPEC = "InvalidSpec"
 CLUSTER_REF_INVALID = "ClusterRefInvalid"
 

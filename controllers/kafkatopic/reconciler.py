@@ -17,7 +17,7 @@ from controllers.core.connections import ClusterRefInvalid, Connections
 from controllers.core.kind import ReconcileRequest
 from controllers.core.kube import KubeError
 from controllers.core.model import ClusterRef, DriftPolicy
-from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, EventNote, Outcome
+from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, RETAINED, EventNote, Outcome
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
     KafkaAdmins,
@@ -46,7 +46,6 @@ CREATED = "Created"
 UPDATED = "Updated"
 ADOPTED = "Adopted"
 DELETED = "Deleted"
-RETAINED = "Retained"
 REASSIGNMENT_STARTED = "ReassignmentStarted"
 REPLICAS_REASSIGNED = "ReplicasReassigned"
 
@@ -71,9 +70,6 @@ class KafkaTopicKind:
 
     def claim(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
-
-    async def close(self) -> None:
-        self._admins.close()
 
     async def _admin_for(self, namespace: str, cluster_ref: ClusterRef | None) -> KafkaAdmin:
         connection = await self._connections.resolve(

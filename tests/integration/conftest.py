@@ -23,17 +23,15 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, config
 
-from tests.integration.helpers import kubectl, wait_for
+from tests.integration.helpers import REPO, kubectl, run_stack, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 RESYNC_SECONDS = 2
 OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
 
 
 def _stack_environment() -> dict[str, str]:
-    result = subprocess.run([str(REPO / "hack" / "stack"), "env"], capture_output=True, text=True, check=True)
     exports = {}
-    for line in result.stdout.splitlines():
+    for line in run_stack("env").splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
         exports[key] = value.replace("$PATH", os.environ["PATH"])
     return exports

@@ -7,13 +7,15 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from confluent_kafka import KafkaException, TopicCollection
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 from kubernetes import client
 
+REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "infometis.io", "v1alpha1", "kafkatopics"
 T = TypeVar("T")
 
@@ -27,6 +29,13 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result
+
+
+def run_stack(*args: str) -> str:
+    """hack/stack, failing with its own words."""
+    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"hack/stack {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.25, what: str = "") -> T:
@@ -140,3 +149,10 @@ def describe(admin: AdminClient, topic: str) -> dict[str, Any] | None:
         "overrides": {k: e.value for k, e in entries.items() if e.source == 1},  # DYNAMIC_TOPIC_CONFIG
         "retention.ms": entries["retention.ms"].value,
     }
+
+
+def set_config_out_of_band(admin: AdminClient, topic: str, key: str, value: str) -> None:
+    """Change a topic config behind the operator's back, as another tool would."""
+    entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    admin.incremental_alter_configs([resource])[resource].result(timeout=15)

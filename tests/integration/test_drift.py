@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    NewPartitions,
-    ResourceType,
-)
+from confluent_kafka.admin import AdminClient, NewPartitions
 
 from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
@@ -22,17 +15,12 @@ from tests.integration.helpers import (
     get,
     kafka_topic,
     patch_spec,
+    set_config_out_of_band,
     unique,
     wait_for,
     wait_ready,
     wait_reason,
 )
-
-
-def set_config_out_of_band(admin: AdminClient, topic: str, key: str, value: str) -> None:
-    entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
-    admin.incremental_alter_configs([resource])[resource].result(timeout=15)
 
 
 def test_an_edited_config_is_reverted_with_a_drift_corrected_event(

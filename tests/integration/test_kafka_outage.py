@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.conftest import REPO, RunningOperator
+from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
     apply,
     condition,
@@ -17,6 +16,7 @@ from tests.integration.helpers import (
     get,
     kafka_topic,
     patch_spec,
+    run_stack,
     unique,
     wait_for,
     wait_ready,
@@ -24,16 +24,11 @@ from tests.integration.helpers import (
 )
 
 
-def stack(*args: str) -> None:
-    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"hack/stack {' '.join(args)} failed:\n{result.stderr}"
-
-
 @pytest.fixture
 def kafka_restarted_afterwards() -> Iterator[None]:
     """Whatever happens in the test, Kafka is running again when it ends."""
     yield
-    stack("start", "kafka")
+    run_stack("start", "kafka")
 
 
 def test_an_outage_shows_as_progressing_with_retry_and_heals(
@@ -43,7 +38,7 @@ def test_an_outage_shows_as_progressing_with_retry_and_heals(
     apply(namespace, kafka_topic(name, 1, 1))
     wait_ready(namespace, name)
 
-    stack("stop", "kafka")
+    run_stack("stop", "kafka")
     patch_spec(namespace, name, {"partitions": 2})  # a change made while Kafka is away
     obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
     reconciling = condition(obj, "Reconciling")
@@ -54,7 +49,7 @@ def test_an_outage_shows_as_progressing_with_retry_and_heals(
     warnings = [e for e in events(namespace, name) if e["reason"] == "ProgressingWithRetry"]
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
 
-    stack("start", "kafka")
+    run_stack("start", "kafka")
     wait_for(lambda: get(namespace, name)["status"].get("partitions") == 2, timeout=120, what="converged")
     wait_ready(namespace, name)
     assert describe(kafka_admin, name)["partitions"] == 2  # type: ignore[index]

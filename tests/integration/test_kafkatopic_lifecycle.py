@@ -16,6 +16,7 @@ from tests.integration.helpers import (
     kafka_topic,
     kubectl,
     patch_spec,
+    set_config_out_of_band,
     unique,
     wait_for,
     wait_ready,
@@ -87,17 +88,7 @@ def test_config_changes_are_applied_and_removed_keys_reset_to_the_default(
     apply(namespace, kafka_topic(name, 1, 1, config={"retention.ms": "1000", "segment.ms": "600000"}))
     wait_ready(namespace, name)
     # A key the operator never managed, set by someone else: it must survive.
-    kubectl_alter = {"cleanup.policy": "compact"}
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
-
-    resource = ConfigResource(
-        ResourceType.TOPIC,
-        name,
-        incremental_configs=[
-            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in kubectl_alter.items()
-        ],
-    )
-    kafka_admin.incremental_alter_configs([resource])[resource].result(timeout=15)
+    set_config_out_of_band(kafka_admin, name, "cleanup.policy", "compact")
 
     # Change one value and drop the other key from the spec (a JSON merge patch null removes it).
     patch_spec(namespace, name, {"config": {"retention.ms": "2000", "segment.ms": None}})

@@ -17,11 +17,11 @@ from tests.integration.helpers import (
     get,
     kafka_topic,
     patch_spec,
+    set_config_out_of_band,
     unique,
     wait_for,
     wait_ready,
 )
-from tests.integration.test_drift import set_config_out_of_band
 
 THROTTLE = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from tests.integration.conftest import REPO, RunningOperator
-from tests.integration.helpers import kubectl
+from tests.integration.conftest import RunningOperator
+from tests.integration.helpers import REPO, kubectl
 
 
 def render(overlay: str) -> dict[str, dict[str, object]]:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
-from tests.integration.conftest import REPO
-
-
-def run_stack(*args: str) -> str:
-    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from tests.integration.helpers import run_stack
 
 
 def running_pids() -> dict[str, str]:

@@ -15,12 +15,12 @@ from tests.integration.helpers import (
     get,
     kafka_topic,
     patch_spec,
+    set_config_out_of_band,
     unique,
     wait_for,
     wait_ready,
     wait_reason,
 )
-from tests.integration.test_drift import set_config_out_of_band
 
 
 def test_a_suspended_object_neither_corrects_nor_applies_until_resumed(
