@@ -18,6 +18,7 @@ from tests.integration.helpers import (
     kafka_topic,
     kubectl,
     unique,
+    wait_for,
     wait_ready,
     wait_reason,
 )
@@ -29,8 +30,8 @@ def test_an_existing_topic_is_adopted_and_nothing_is_lost(
     name = unique("legacy")
     new = NewTopic(name, 2, 1, config={"retention.ms": "1000", "cleanup.policy": "compact"})
     kafka_admin.create_topics([new])[name].result(timeout=15)
-    before = describe(kafka_admin, name)
-    assert before is not None
+    # CreateTopics returns once the controller has the topic; brokers learn of it a moment later.
+    before = wait_for(lambda: describe(kafka_admin, name), timeout=15, what=f"topic {name} visible")
 
     apply(namespace, kafka_topic(name, 4, 1, config={"retention.ms": "5000"}))
     obj = wait_ready(namespace, name)

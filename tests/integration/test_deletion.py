@@ -43,7 +43,8 @@ def test_delete_removes_the_topic_through_a_finalizer(
     assert obj["metadata"]["finalizers"] == [FINALIZER]
 
     kubectl("delete", "kafkatopic", name, "-n", namespace, "--timeout=60s")
-    assert describe(kafka_admin, name) is None
+    # The operator saw DeleteTopics succeed; every broker's metadata follows within moments.
+    wait_for(lambda: describe(kafka_admin, name) is None, timeout=15, what=f"topic {name} gone")
     assert "Deleted" in event_reasons(namespace, name)
 
 
@@ -95,4 +96,4 @@ def test_deleting_a_namespace_finishes_with_either_policy(operator: RunningOpera
 
     wait_for(namespace_gone, timeout=90, what=f"namespace {namespace} deleted")
     assert describe(kafka_admin, kept) is not None
-    assert describe(kafka_admin, removed) is None
+    wait_for(lambda: describe(kafka_admin, removed) is None, timeout=15, what=f"topic {removed} gone")
