@@ -151,6 +151,24 @@ def describe(admin: AdminClient, topic: str) -> dict[str, Any] | None:
     }
 
 
+def described_as(
+    admin: AdminClient, topic: str, check: Callable[[dict[str, Any]], bool], *, timeout: float = 15
+) -> dict[str, Any]:
+    """The topic's description once `check` holds for it.
+
+    Brokers learn of the controller's changes a moment after the Admin call that made them returns,
+    so the broker answering right after an operator action may still describe the state before it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        topic_now = describe(admin, topic)
+        if topic_now is not None and check(topic_now):
+            return topic_now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {topic} never matched within {timeout:.0f}s; last described as {topic_now}")
+        time.sleep(0.25)
+
+
 def set_config_out_of_band(admin: AdminClient, topic: str, key: str, value: str) -> None:
     """Change a topic config behind the operator's back, as another tool would."""
     entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)

@@ -11,7 +11,7 @@ from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
     apply,
     condition,
-    describe,
+    described_as,
     events,
     get,
     kafka_topic,
@@ -52,6 +52,6 @@ def test_an_outage_shows_as_progressing_with_retry_and_heals(
     run_stack("start", "kafka")
     wait_for(lambda: get(namespace, name)["status"].get("partitions") == 2, timeout=120, what="converged")
     wait_ready(namespace, name)
-    assert describe(kafka_admin, name)["partitions"] == 2  # type: ignore[index]
+    described_as(kafka_admin, name, lambda t: t["partitions"] == 2)
     # One warning for the whole outage, however many retries it took.
     assert len([e for e in events(namespace, name) if e["reason"] == "ProgressingWithRetry"]) == 1

@@ -9,7 +9,7 @@ from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
     apply,
     condition,
-    describe,
+    described_as,
     event_reasons,
     events,
     get,
@@ -30,9 +30,7 @@ def test_a_new_kafkatopic_creates_the_topic_and_reports_ready(
     apply(namespace, kafka_topic(name, 3, 2, config={"retention.ms": "86400000"}))
 
     obj = wait_ready(namespace, name)
-    topic = describe(kafka_admin, name)
-    assert topic is not None
-    assert topic["partitions"] == 3
+    topic = described_as(kafka_admin, name, lambda t: t["partitions"] == 3)
     assert {len(r) for r in topic["replicas"]} == {2}
     assert topic["overrides"] == {"retention.ms": "86400000"}
     status = obj["status"]
@@ -76,7 +74,7 @@ def test_raising_partitions_adds_them(operator: RunningOperator, namespace: str,
         what="status.partitions 5",
     )
     assert condition(obj, "Ready")["status"] == "True"  # type: ignore[index]
-    assert describe(kafka_admin, name)["partitions"] == 5  # type: ignore[index]
+    described_as(kafka_admin, name, lambda t: t["partitions"] == 5)
     updated = [e["message"] for e in events(namespace, name) if e["reason"] == "Updated"]
     assert updated == [f"Topic '{name}': partitions 2 -> 5."]
 
@@ -96,9 +94,7 @@ def test_config_changes_are_applied_and_removed_keys_reset_to_the_default(
         lambda: get(namespace, name)["status"].get("managedConfigKeys") == ["retention.ms"],
         what="managedConfigKeys to shrink",
     )
-    topic = describe(kafka_admin, name)
-    assert topic is not None
-    assert topic["overrides"] == {"retention.ms": "2000", "cleanup.policy": "compact"}
+    described_as(kafka_admin, name, lambda t: t["overrides"] == {"retention.ms": "2000", "cleanup.policy": "compact"})
     message = next(e["message"] for e in events(namespace, name) if e["reason"] == "Updated")
     assert "config retention.ms: 1000 -> 2000" in message
     assert "config segment.ms reset to default (was 600000)" in message

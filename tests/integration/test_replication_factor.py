@@ -13,6 +13,7 @@ from tests.integration.helpers import (
     apply,
     condition,
     describe,
+    described_as,
     event_reasons,
     get,
     kafka_topic,
@@ -91,9 +92,7 @@ def test_raising_the_replication_factor_reassigns_and_reports_progress(
     obj = wait_ready(namespace, name, timeout=120)
     assert obj["status"]["replicationFactor"] == 3
     assert "replicasChange" not in obj["status"]
-    topic = describe(kafka_admin, name)
-    assert topic is not None
-    assert all(len(replicas) == 3 for replicas in topic["replicas"])
+    topic = described_as(kafka_admin, name, lambda t: all(len(replicas) == 3 for replicas in t["replicas"]))
     # The existing replica stays first (the preferred leader): no leadership moves.
     assert [r[0] for r in topic["replicas"]] == [r[0] for r in replicas_before]
     assert event_reasons(namespace, name)[-2:] == ["ReassignmentStarted", "ReplicasReassigned"]
@@ -108,6 +107,5 @@ def test_lowering_the_replication_factor_drops_replicas(
     patch_spec(namespace, name, {"replicationFactor": 2})
     obj = wait_for(lambda: (o := get(namespace, name))["status"].get("replicationFactor") == 2 and o, timeout=60)
     wait_ready(namespace, name)
-    topic = describe(kafka_admin, name)
-    assert topic is not None and all(len(replicas) == 2 for replicas in topic["replicas"])
+    described_as(kafka_admin, name, lambda t: all(len(replicas) == 2 for replicas in t["replicas"]))
     assert obj["status"]["partitions"] == 2

@@ -11,6 +11,7 @@ from tests.integration.helpers import (
     annotate,
     apply,
     describe,
+    described_as,
     event_reasons,
     get,
     kafka_topic,
@@ -41,8 +42,7 @@ def test_a_suspended_object_neither_corrects_nor_applies_until_resumed(
 
     patch_spec(namespace, name, {"suspend": False})
     wait_ready(namespace, name)
-    topic = describe(kafka_admin, name)
-    assert topic is not None and (topic["partitions"], topic["retention.ms"]) == (3, "3600000")
+    described_as(kafka_admin, name, lambda t: (t["partitions"], t["retention.ms"]) == (3, "3600000"))
 
 
 def test_a_reconcile_request_is_handled_and_its_token_echoed(operator: RunningOperator, namespace: str) -> None:
