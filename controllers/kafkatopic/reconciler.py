@@ -9,7 +9,7 @@ conditions, status and Events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -197,7 +197,7 @@ class KafkaTopicKind:
             if result is None:
                 done.append(change)
             elif failure is None:
-                failure = _failure(name, change, result, admin)
+                failure = failure_outcome(name, change, result, admin.connection.redact)
         return self._change_events(request, name, observation, done), failure
 
     def _change_events(
@@ -344,9 +344,15 @@ def _facts(
     }
 
 
-def _failure(name: str, change: Change, error: BaseException, admin: KafkaAdmin) -> Outcome:
-    redact = admin.connection.redact
+def failure_outcome(name: str, change: Change, error: BaseException, redact: Callable[[str], str]) -> Outcome:
+    """What a failed change means for the object: stall on refusals Kafka would repeat, retry the rest."""
     if isinstance(error, KafkaRefused):
+        if error.code == "INVALID_PARTITIONS" and isinstance(change, IncreasePartitions):
+            # The plan only asks for more partitions than it saw, so the broker that
+            # answered the describe was behind the controller (as after a restart).
+            return Outcome.retrying(
+                redact(f"Kafka refused {change.summary()} for topic '{name}' ({error}); re-reading the topic.")
+            )
         if error.code == "INVALID_CONFIG":
             return Outcome.stalled(INVALID_CONFIG, redact(f"Kafka refused the config of topic '{name}': {error}"))
         if error.code == "INVALID_REPLICATION_FACTOR":
