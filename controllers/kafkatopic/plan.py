@@ -196,13 +196,44 @@ def config_updates(
     updates = []
     for key, value in sorted(desired.items()):
         actual = observed.get(key)
-        if actual is None or not actual.is_topic_override or actual.value != value:
+        if actual is None or not actual.is_topic_override or not same_config_value(value, actual.value):
             updates.append(ConfigUpdate(key, value, actual))
     for key in sorted(managed_keys_before - desired.keys()):
         actual = observed.get(key)
         if actual is not None and actual.is_topic_override:
             updates.append(ConfigUpdate(key, None, actual))
     return tuple(updates)
+
+
+def same_config_value(desired: str, actual: str | None) -> bool:
+    """Whether the broker holds `desired`, allowing for how Kafka stores a value.
+
+    Kafka parses a value by its type and stores the parsed form: it trims
+    whitespace, drops spaces around list commas ("compact, delete" ->
+    "compact,delete"), writes numbers canonically ("086400000" -> "86400000",
+    "0.50" -> "0.5") and booleans in lower case. Comparing the raw strings
+    would "correct" such a value on every resync and never report Ready.
+    """
+    if actual is None:
+        return False
+    wanted, held = desired.strip(), actual.strip()
+    if wanted == held:
+        return True
+    if "," in wanted:
+        return [item.strip() for item in wanted.split(",")] == [item.strip() for item in held.split(",")]
+    if wanted.lower() in ("true", "false"):
+        return wanted.lower() == held.lower()
+    return _as_number(wanted) is not None and _as_number(wanted) == _as_number(held)
+
+
+def _as_number(text: str) -> int | float | None:
+    # int first: long values such as retention.bytes must compare exactly.
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            continue
+    return None
 
 
 def assign_replicas(

@@ -5,8 +5,19 @@ from __future__ import annotations
 import time
 import urllib.request
 
+from confluent_kafka.admin import AdminClient
+
 from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
-from tests.integration.helpers import apply, events, get, kafka_topic, unique, wait_ready
+from tests.integration.helpers import (
+    apply,
+    described_as,
+    event_reasons,
+    events,
+    get,
+    kafka_topic,
+    unique,
+    wait_ready,
+)
 
 
 def kafka_requests(metrics_url: str, request: str) -> float:
@@ -35,3 +46,23 @@ def test_no_writes_over_several_resync_periods(operator: RunningOperator, namesp
         assert len(events(namespace, name)) == event_counts[name]
     # The operator did look: resyncs described the topics (batched) in those periods.
     assert kafka_requests(operator.metrics_url, "describe_topics") >= describes + 3
+
+
+def test_config_spelled_differently_from_how_kafka_stores_it_is_in_sync_and_stays_quiet(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient
+) -> None:
+    name = unique("spelling")
+    config = {"cleanup.policy": "compact, delete", "retention.ms": "+86400000", "min.cleanable.dirty.ratio": "0.50"}
+    apply(namespace, kafka_topic(name, 1, 1, config=config))
+    obj = wait_ready(namespace, name)
+    stored = described_as(kafka_admin, name, lambda t: len(t["overrides"]) == 3)["overrides"]
+    assert stored == {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": "86400000",
+        "min.cleanable.dirty.ratio": "0.5",
+    }
+
+    time.sleep(RESYNC_SECONDS * 3 + 1)
+
+    assert get(namespace, name)["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+    assert event_reasons(namespace, name) == ["Created"]
