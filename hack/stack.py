@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack_pki import ensure_pki, write_admin_kubeconfig
+from stack_pki import ensure_kafka_keystore, ensure_pki, write_admin_kubeconfig
 
 HACK = Path(__file__).resolve().parent
 
@@ -76,6 +76,10 @@ APISERVER_PORT = 26443
 CONTROLLER_MANAGER_PORT = 26257
 KAFKA_CONTROLLER_PORT = 29190
 KAFKA_FIRST_BROKER_PORT = 29092
+# Every broker also listens with SASL_SSL (PLAIN over TLS with the stack's CA),
+# so secured client settings are tested against a real secured listener.
+KAFKA_FIRST_SECURE_PORT = 29292
+KAFKA_SASL_USERNAME = "infometis"
 MAX_KAFKA_BROKERS = 5
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
@@ -89,8 +93,16 @@ def kafka_broker_port(node_id: int) -> int:
     return KAFKA_FIRST_BROKER_PORT + node_id - 1
 
 
+def kafka_secure_port(node_id: int) -> int:
+    return KAFKA_FIRST_SECURE_PORT + node_id - 1
+
+
 def bootstrap_servers(brokers: int) -> str:
     return ",".join(f"127.0.0.1:{kafka_broker_port(n)}" for n in range(1, brokers + 1))
+
+
+def secure_bootstrap_servers(brokers: int) -> str:
+    return ",".join(f"127.0.0.1:{kafka_secure_port(n)}" for n in range(1, brokers + 1))
 
 
 # --- settings that outlive one command ------------------------------------------------
@@ -108,6 +120,15 @@ def save_settings(settings: dict[str, object]) -> None:
 
 def configured_brokers() -> int:
     return int(load_settings().get("kafka_brokers", 1))  # type: ignore[arg-type]
+
+
+def kafka_sasl_password() -> str:
+    """The secured listener's password, made once per stack (random, so a leak test means something)."""
+    settings = load_settings()
+    if "kafka_sasl_password" not in settings:
+        settings["kafka_sasl_password"] = uuid.uuid4().hex
+        save_settings(settings)
+    return str(settings["kafka_sasl_password"])
 
 
 # --- building and downloading ------------------------------------------------------------
@@ -386,14 +407,23 @@ def kube_controller_manager() -> Server:
 
 
 def _kafka_properties(node_id: int) -> str:
+    plain_login = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{KAFKA_SASL_USERNAME}="{kafka_sasl_password()}";'
+    )
+    listeners = f"PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)},SECURE://127.0.0.1:{kafka_secure_port(node_id)}"
     lines = [
         f"node.id={node_id}",
         f"log.dirs={STATE / f'kafka-{node_id}' / 'data'}",
         f"controller.quorum.bootstrap.servers=127.0.0.1:{KAFKA_CONTROLLER_PORT}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name=PLAINTEXT",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)}",
+        f"advertised.listeners={listeners}",
+        "listener.name.secure.sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.secure.plain.sasl.jaas.config={plain_login}",
+        "listener.name.secure.ssl.keystore.type=PEM",
+        f"listener.name.secure.ssl.keystore.location={ensure_kafka_keystore(PKI)}",
         # Topics come only from the operator (or a test acting out of band).
         "auto.create.topics.enable=false",
         "num.partitions=1",
@@ -409,12 +439,12 @@ def _kafka_properties(node_id: int) -> str:
         # Node 1 is broker and the single KRaft controller; the others are brokers.
         lines += [
             "process.roles=broker,controller",
-            f"listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(1)},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}",
+            f"listeners={listeners},CONTROLLER://127.0.0.1:{KAFKA_CONTROLLER_PORT}",
         ]
     else:
         lines += [
             "process.roles=broker",
-            f"listeners=PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)}",
+            f"listeners={listeners}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -441,6 +471,7 @@ def kafka_node(node_id: int) -> Server:
     def prepare() -> None:
         home.mkdir(parents=True, exist_ok=True)
         (home / "server.properties").write_text(_kafka_properties(node_id))
+        (home / "server.properties").chmod(0o600)  # it holds the SASL password
         (home / "log4j2.properties").write_text(KAFKA_LOG4J)
         if (home / "data" / "meta.properties").exists():
             return
@@ -554,7 +585,10 @@ def command_status() -> None:
         "etcd": f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
         "kube-apiserver": APISERVER_URL,
         "kube-controller-manager": f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}",
-        **{f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)}" for n in range(1, MAX_KAFKA_BROKERS + 1)},
+        **{
+            f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)} (SASL_SSL 127.0.0.1:{kafka_secure_port(n)})"
+            for n in range(1, MAX_KAFKA_BROKERS + 1)
+        },
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
     for server in all_servers(MAX_KAFKA_BROKERS):
@@ -571,6 +605,11 @@ def command_status() -> None:
 def command_env() -> None:
     print(f"export KUBECONFIG={KUBECONFIG}")
     print(f"export KAFKA_BOOTSTRAP_SERVERS={bootstrap_servers(configured_brokers())}")
+    # The SASL_SSL listener, for trying secured client settings (clusterRef Secrets).
+    print(f"export KAFKA_SECURE_BOOTSTRAP_SERVERS={secure_bootstrap_servers(configured_brokers())}")
+    print(f"export KAFKA_SECURE_CA_FILE={PKI / 'ca.crt'}")
+    print(f"export KAFKA_SASL_USERNAME={KAFKA_SASL_USERNAME}")
+    print(f"export KAFKA_SASL_PASSWORD={kafka_sasl_password()}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 

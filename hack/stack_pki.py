@@ -1,6 +1,6 @@
-"""Certificates and kubeconfig for the local API server.
+"""Certificates and kubeconfig for the local API server, and Kafka's TLS key store.
 
-One CA signs the API server's serving certificate and every client
+One CA signs the API server's and Kafka's serving certificates and every client
 certificate (the API server trusts it as --client-ca-file). A separate RSA key
 pair signs ServiceAccount tokens, so TokenRequest works and the operator can
 run as its own ServiceAccount under real RBAC.
@@ -142,6 +142,21 @@ def ensure_pki(pki: Path) -> None:
         (pki / "service-account.pub").write_bytes(
             key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         )
+
+
+def ensure_kafka_keystore(pki: Path) -> Path:
+    """A PEM key store for Kafka's TLS listener: PKCS#8 key, then the certificate chain."""
+    ensure_pki(pki)
+    keystore = pki / "kafka-keystore.pem"
+    if not keystore.exists():
+        _issue(pki, "kafka", _name("kafka"), server_names=["127.0.0.1", "localhost"])
+        key = serialization.load_pem_private_key((pki / "kafka.key").read_bytes(), password=None)
+        pkcs8 = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        keystore.write_bytes(pkcs8 + (pki / "kafka.crt").read_bytes() + (pki / "ca.crt").read_bytes())
+        keystore.chmod(0o600)
+    return keystore
 
 
 def _b64(path: Path) -> str:

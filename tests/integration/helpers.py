@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
@@ -174,3 +175,15 @@ def set_config_out_of_band(admin: AdminClient, topic: str, key: str, value: str)
     entry = ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
     admin.incremental_alter_configs([resource])[resource].result(timeout=15)
+
+
+def create_secret(namespace: str, name: str, data: dict[str, str]) -> None:
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    client.CoreV1Api().create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded})
+
+
+def everything_visible(namespace: str, operator_log: str) -> str:
+    """Status, Events and the operator's log: every place a secret value could leak to."""
+    objects = kubectl("get", "kafkatopics", "-n", namespace, "-o", "json").stdout
+    events = json.dumps(client.CoreV1Api().list_namespaced_event(namespace).to_dict(), default=str)
+    return objects + events + operator_log

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import json
-
-from kubernetes import client
-
 from tests.integration.conftest import RunningOperator
-from tests.integration.helpers import apply, condition, get, kafka_topic, kubectl, unique, wait_ready, wait_reason
+from tests.integration.helpers import (
+    apply,
+    condition,
+    create_secret,
+    everything_visible,
+    get,
+    kafka_topic,
+    unique,
+    wait_ready,
+    wait_reason,
+)
 
 PASSWORD = "pw-7f3a91c2-do-not-leak"
 USERNAME = "user-5be0d4e1-do-not-leak"
-
-
-def create_secret(namespace: str, name: str, data: dict[str, str]) -> None:
-    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
-    client.CoreV1Api().create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded})
-
-
-def everything_visible(namespace: str, operator: RunningOperator) -> str:
-    """Status, Events and operator log: every place a value could leak to."""
-    objects = kubectl("get", "kafkatopics", "-n", namespace, "-o", "json").stdout
-    events = json.dumps(client.CoreV1Api().list_namespaced_event(namespace).to_dict(), default=str)
-    return objects + events + operator.log()
 
 
 def test_a_topic_is_managed_through_a_secret_connection(
@@ -58,7 +51,7 @@ def test_a_secret_without_bootstrap_servers_is_named_in_the_condition(
     apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "incomplete"}))
     obj = wait_reason(namespace, name, "False", "ClusterRefInvalid")
     assert "lacks the key(s) bootstrap.servers" in condition(obj, "Stalled")["message"]  # type: ignore[index]
-    assert PASSWORD not in everything_visible(namespace, operator)
+    assert PASSWORD not in everything_visible(namespace, operator.log())
 
 
 def test_credentials_never_appear_in_status_events_or_logs(
@@ -80,7 +73,7 @@ def test_credentials_never_appear_in_status_events_or_logs(
     apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "sasl-connection"}))
     obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
     assert "sasl-connection" in condition(obj, "Ready")["message"]  # type: ignore[index]
-    visible = everything_visible(namespace, operator)
+    visible = everything_visible(namespace, operator.log())
     assert PASSWORD not in visible
     assert USERNAME not in visible
     assert get(namespace, name)["status"]["observedGeneration"] == 1

@@ -1,0 +1,101 @@
+"""clusterRef Secrets with SASL and TLS settings, against the stack's SASL_SSL listener."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.integration.conftest import RunningOperator
+from tests.integration.helpers import (
+    apply,
+    condition,
+    create_secret,
+    described_as,
+    everything_visible,
+    kafka_topic,
+    patch_spec,
+    unique,
+    wait_ready,
+    wait_reason,
+)
+
+
+def secured_connection(stack: dict[str, str], **overrides: str) -> dict[str, str]:
+    """Client properties for the SASL_SSL listener, the CA given inline as a Secret would carry it."""
+    return {
+        "bootstrap.servers": stack["KAFKA_SECURE_BOOTSTRAP_SERVERS"],
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": stack["KAFKA_SASL_USERNAME"],
+        "sasl.password": stack["KAFKA_SASL_PASSWORD"],
+        "ssl.ca.pem": Path(stack["KAFKA_SECURE_CA_FILE"]).read_text(),
+        **overrides,
+    }
+
+
+def other_ca_pem() -> str:
+    """A self-signed CA that did not sign the broker's certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone-else")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_a_topic_is_created_and_reassigned_over_sasl_ssl(
+    operator: RunningOperator, namespace: str, stack: dict[str, str], kafka_admin: AdminClient, broker_ids: list[int]
+) -> None:
+    """Both clients authenticate: confluent-kafka for create, kafka-python for the reassignment."""
+    assert len(broker_ids) >= 2, "needs `hack/stack up --kafka-brokers 3` (make test starts it so)"
+    create_secret(namespace, "secured", secured_connection(stack))
+    name = unique("secured")
+    apply(namespace, kafka_topic(name, 2, 1, clusterRef={"name": "secured"}))
+    wait_ready(namespace, name)
+    described_as(kafka_admin, name, lambda t: t["partitions"] == 2)
+
+    patch_spec(namespace, name, {"replicationFactor": 2})
+    obj = wait_ready(namespace, name, timeout=90)
+    assert obj["status"]["replicationFactor"] == 2
+    described_as(kafka_admin, name, lambda t: all(len(replicas) == 2 for replicas in t["replicas"]))
+    assert stack["KAFKA_SASL_PASSWORD"] not in everything_visible(namespace, operator.log())
+
+
+def test_a_wrong_password_is_retried_with_the_brokers_answer_and_never_shown(
+    operator: RunningOperator, namespace: str, stack: dict[str, str]
+) -> None:
+    wrong = "wrong-4d2c9e-do-not-leak"
+    create_secret(namespace, "wrong-password", secured_connection(stack, **{"sasl.password": wrong}))
+    name = unique("badlogin")
+    apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "wrong-password"}))
+    obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
+    message = condition(obj, "Reconciling")["message"]  # type: ignore[index]
+    assert "Authentication failed" in message, message
+    visible = everything_visible(namespace, operator.log())
+    assert wrong not in visible and stack["KAFKA_SASL_PASSWORD"] not in visible
+
+
+def test_a_broker_certificate_from_an_untrusted_ca_is_retried_naming_the_tls_failure(
+    operator: RunningOperator, namespace: str, stack: dict[str, str]
+) -> None:
+    create_secret(namespace, "untrusted", secured_connection(stack, **{"ssl.ca.pem": other_ca_pem()}))
+    name = unique("untrusted")
+    apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "untrusted"}))
+    obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
+    message = condition(obj, "Reconciling")["message"]  # type: ignore[index]
+    assert "certificate verify failed" in message, message
