@@ -180,11 +180,15 @@ class KafkaAdmin:
         await self._submit(self._delete, topic)
 
     def explain(self, error: Exception) -> str:
-        """A failure in words, with the client's latest connection error: a request
-        timing out says little, "SASL handshake failed" says what to fix."""
-        text = f"Kafka did not answer ({self.connection.name}): {error}"
+        """A failure in words, leading with the client's latest connection error: a
+        request timing out says little, "SASL authentication error" says what to fix."""
         if self._last_client_error and time.monotonic() - self._last_client_error[0] < 60:
-            text += f"; the client's last error: {self._last_client_error[1]}"
+            text = (
+                f"Kafka could not be reached ({self.connection.name}): {self._last_client_error[1]}; "
+                f"the request ended with: {error}"
+            )
+        else:
+            text = f"Kafka did not answer ({self.connection.name}): {error}"
         return self.connection.redact(text)
 
     def poll(self) -> None:
