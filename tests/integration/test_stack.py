@@ -9,7 +9,9 @@ from tests.integration.helpers import run_stack
 
 def running_pids() -> dict[str, str]:
     rows = [line.split() for line in run_stack("status").splitlines()[1:] if line.strip()]
-    return {row[0]: row[2] for row in rows if len(row) == 4 and row[1] in ("ready", "starting", "stopped")}
+    pids = {row[0]: row[2] for row in rows if len(row) >= 4 and row[1] in ("ready", "starting", "stopped")}
+    assert {"etcd", "kube-apiserver", "kafka-1"} <= pids.keys(), pids
+    return pids
 
 
 def test_up_again_reuses_what_runs(broker_ids: list[int]) -> None:
@@ -32,3 +34,6 @@ def test_env_exports_what_clients_need() -> None:
     exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
     assert exports["KUBECONFIG"].endswith("kubeconfig")
     assert exports["KAFKA_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
+    assert exports["KAFKA_SECURE_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
+    assert exports["KAFKA_SECURE_CA_FILE"].endswith("ca.crt")
+    assert exports["KAFKA_SASL_USERNAME"] and len(exports["KAFKA_SASL_PASSWORD"]) == 32
