@@ -41,6 +41,7 @@ from controllers.core.outcome import (
     Phase,
 )
 from controllers.core.status import READY, STALLED, summarize
+from controllers.core.tasks import settle
 from controllers.core.workqueue import WorkQueue
 
 RECONCILE_REQUEST_ANNOTATION = "infometis.io/reconcile-requested-at"
@@ -225,7 +226,7 @@ class Controller(Generic[SpecT]):
         writes: list[Any] = [self._record_in_order(body, events)]
         if patch:
             writes.append(self._kube.patch_status(self.kind.resource, key, patch))
-        results = await asyncio.gather(*writes, return_exceptions=True)
+        results = await settle(*writes)
         if not patch:
             return True
         updated = results[-1]

@@ -230,7 +230,10 @@ class KafkaAdmin:
         described_futures = self._client.describe_topics(
             TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_SECONDS
         )
-        cluster, described = await asyncio.gather(self._cluster_facts(), _settle(described_futures))
+        # The describe requests are already in flight in librdkafka; awaiting in turn
+        # costs no time and starts no task that could outlive this call.
+        cluster = await self._cluster_facts()
+        described = await _settle(described_futures)
         found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
         existing = [name for name, d in found.items() if not isinstance(d, Exception)]
         configs: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from controllers.core.kind import ReconcileRequest
 from controllers.core.kube import KubeError
 from controllers.core.model import ClusterRef, DriftPolicy
 from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, RETAINED, EventNote, Outcome
+from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
     KafkaAdmins,
@@ -190,7 +191,7 @@ class KafkaTopicKind:
         """Apply the plan's changes; Events for what was done (and an adoption), and the failure if one
         stopped it."""
         # Independent changes go out together; each joins its own batch.
-        results = await asyncio.gather(*(_apply_one(admin, change) for change in plan.changes), return_exceptions=True)
+        results = await settle(*(_apply_one(admin, change) for change in plan.changes))
         done: list[Change] = []
         failure: Outcome | None = None
         for change, result in zip(plan.changes, results, strict=True):
