@@ -223,7 +223,8 @@ def same_config_value(desired: str, actual: str | None) -> bool:
         return [item.strip() for item in wanted.split(",")] == [item.strip() for item in held.split(",")]
     if wanted.lower() in ("true", "false"):
         return wanted.lower() == held.lower()
-    return _as_number(wanted) is not None and _as_number(wanted) == _as_number(held)
+    number = _as_number(wanted)
+    return number is not None and number == _as_number(held)
 
 
 def _as_number(text: str) -> int | float | None:
