@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -165,11 +166,21 @@ class Server:
     ready: Callable[[], bool]
     prepare: Callable[[], None] = lambda: None
     env: Callable[[], dict[str, str]] = lambda: {}
+    # What the server reads besides its command line (e.g. server.properties).
+    config: Callable[[], str] = lambda: ""
     ready_timeout: float = 120.0
 
     @property
     def pid_file(self) -> Path:
         return PIDS / f"{self.name}.pid"
+
+    @property
+    def definition_file(self) -> Path:
+        return PIDS / f"{self.name}.definition"
+
+    def definition(self) -> str:
+        """A digest of how this server would be started now."""
+        return hashlib.sha256(json.dumps([self.argv(), self.env(), self.config()]).encode()).hexdigest()
 
     @property
     def log_file(self) -> Path:
@@ -191,8 +202,18 @@ def running_pid(server: Server) -> int | None:
 
 
 def start(server: Server) -> None:
+    """Start the server, or keep it if it runs as it would be started now.
+
+    A server started from an older checkout (other flags, another listener) is
+    restarted, so a pulled change to the stack takes effect on the next `up`.
+    """
+    definition = server.definition()
     if running_pid(server):
-        return
+        recorded = server.definition_file.read_text() if server.definition_file.exists() else None
+        if recorded == definition:
+            return
+        say(f"restarting {server.name}: its command line or config differs from the running one")
+        stop(server)
     server.prepare()
     LOGS.mkdir(parents=True, exist_ok=True)
     PIDS.mkdir(parents=True, exist_ok=True)
@@ -209,6 +230,7 @@ def start(server: Server) -> None:
             start_new_session=True,
         )
     server.pid_file.write_text(str(process.pid))
+    server.definition_file.write_text(definition)
     # Until the child has exec'd, its command line is ours, which does not name
     # STATE, and running_pid would take it for gone.
     deadline = time.monotonic() + 5
@@ -233,6 +255,7 @@ def wait_ready(server: Server) -> None:
 
 def stop(server: Server) -> None:
     pid = running_pid(server)
+    server.definition_file.unlink(missing_ok=True)
     if pid is None:
         server.pid_file.unlink(missing_ok=True)
         return
@@ -498,6 +521,7 @@ def kafka_node(node_id: int) -> Server:
     return Server(
         name=f"kafka-{node_id}",
         prepare=prepare,
+        config=lambda: _kafka_properties(node_id),
         argv=lambda: [
             *_kafka_java("-Xms256m", "-Xmx512m", "-XX:+UseG1GC"),
             f"-Dlog4j2.configurationFile={home / 'log4j2.properties'}",

@@ -32,11 +32,15 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
     return result
 
 
-def run_stack(*args: str) -> str:
-    """hack/stack, failing with its own words."""
+def stack_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """hack/stack, failing with its own words; its progress messages are on stderr."""
     result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"hack/stack {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout
+    return result
+
+
+def run_stack(*args: str) -> str:
+    return stack_command(*args).stdout
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.25, what: str = "") -> T:

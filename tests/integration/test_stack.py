@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from tests.integration.helpers import run_stack
+from tests.integration.helpers import run_stack, stack_command
 
 
 def running_pids() -> dict[str, str]:
@@ -20,6 +21,22 @@ def test_up_again_reuses_what_runs(broker_ids: list[int]) -> None:
     run_stack("up", "--kafka-brokers", str(len(broker_ids)))
     assert time.monotonic() - started < 30
     assert running_pids() == before
+
+
+def test_up_restarts_a_server_that_runs_with_an_outdated_definition(broker_ids: list[int]) -> None:
+    """As after pulling a change to the stack: the next `up` restarts that server and keeps the rest."""
+    data = next(line.removeprefix("data: ") for line in run_stack("status").splitlines() if line.startswith("data: "))
+    before = running_pids()
+    (Path(data) / "pids" / "kube-controller-manager.definition").write_text("an older definition")
+
+    progress = stack_command("up", "--kafka-brokers", str(len(broker_ids))).stderr
+
+    assert "restarting kube-controller-manager" in progress
+    after = running_pids()
+    assert after["kube-controller-manager"] != before["kube-controller-manager"]
+    assert {k: v for k, v in after.items() if k != "kube-controller-manager"} == {
+        k: v for k, v in before.items() if k != "kube-controller-manager"
+    }
 
 
 def test_status_names_every_server_ready_and_the_log_folder() -> None:
