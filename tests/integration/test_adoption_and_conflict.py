@@ -12,13 +12,13 @@ from tests.integration.helpers import (
     apply,
     condition,
     describe,
+    described_as,
     event_reasons,
     events,
     get,
     kafka_topic,
     kubectl,
     unique,
-    wait_for,
     wait_ready,
     wait_reason,
 )
@@ -31,7 +31,7 @@ def test_an_existing_topic_is_adopted_and_nothing_is_lost(
     new = NewTopic(name, 2, 1, config={"retention.ms": "1000", "cleanup.policy": "compact"})
     kafka_admin.create_topics([new])[name].result(timeout=15)
     # CreateTopics returns once the controller has the topic; brokers learn of it a moment later.
-    before = wait_for(lambda: describe(kafka_admin, name), timeout=15, what=f"topic {name} visible")
+    before = described_as(kafka_admin, name, lambda t: True)
 
     apply(namespace, kafka_topic(name, 4, 1, config={"retention.ms": "5000"}))
     obj = wait_ready(namespace, name)

@@ -11,6 +11,7 @@ from tests.integration.helpers import (
     apply,
     condition,
     describe,
+    described_as,
     events,
     get,
     kafka_topic,
@@ -31,7 +32,7 @@ def test_an_edited_config_is_reverted_with_a_drift_corrected_event(
     wait_ready(namespace, name)
     set_config_out_of_band(kafka_admin, name, "retention.ms", "1000")
 
-    wait_for(lambda: describe(kafka_admin, name)["retention.ms"] == "3600000", what="retention.ms reverted")  # type: ignore[index]
+    described_as(kafka_admin, name, lambda t: t["retention.ms"] == "3600000", timeout=60)
     corrected = wait_for(lambda: [e for e in events(namespace, name) if e["reason"] == "DriftCorrected"])
     assert corrected[0]["type"] == "Normal"
     assert "config retention.ms: 1000 -> 3600000" in corrected[0]["message"]
