@@ -12,9 +12,11 @@ import prometheus_client
 from controllers.core.connections import Connections
 from controllers.core.controller import Controller
 from controllers.core.kube import KubeApi
+from controllers.core.policy import load_policies
 from controllers.core.settings import Settings
 from controllers.kafkatopic import handlers as kafka_topic_handlers
 from controllers.kafkatopic.admin import KafkaAdmins
+from controllers.kafkatopic.model import RESOURCE
 from controllers.kafkatopic.reconciler import KafkaTopicKind
 
 log = logging.getLogger("infometis")
@@ -48,11 +50,15 @@ async def run(settings: Settings) -> None:
     default_kafka = (
         {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
     )
+    kafka_topic_kind = KafkaTopicKind(connections, admins, default_kafka)
+    policies = load_policies(settings.tenancy_policy, {RESOURCE.plural: kafka_topic_kind.policy_model})
     kafka_topics = Controller(
-        KafkaTopicKind(connections, admins, default_kafka),
+        kafka_topic_kind,
         kube,
         resync_interval=settings.resync_interval,
         max_concurrent=settings.max_concurrent_reconciles,
+        namespaces=settings.namespaces,
+        policy=policies[RESOURCE.plural],
     )
 
     registry = kopf.OperatorRegistry()

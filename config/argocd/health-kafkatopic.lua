@@ -1,6 +1,7 @@
 -- Argo CD health for infometis.io KafkaTopic (any InfoMetis kind: they share the conditions).
 -- Install: see README.md, "Argo CD". Follows kstatus: Stalled -> Degraded,
--- Reconciling or an unhandled generation -> Progressing, Ready=True -> Healthy.
+-- Reconciling or an unhandled generation -> Progressing, Ready=True -> Healthy
+-- (reported drift included), suspended -> Suspended.
 local health = { status = "Progressing", message = "Waiting for the operator to handle this object" }
 if obj.status == nil or obj.status.conditions == nil then
   return health
@@ -21,14 +22,15 @@ if reconciling ~= nil and reconciling.status == "True" then
   return { status = "Progressing", message = reconciling.reason .. ": " .. reconciling.message }
 end
 if ready ~= nil then
-  if ready.status == "True" then
-    return { status = "Healthy", message = ready.message }
-  end
   if ready.reason == "Suspended" then
     return { status = "Suspended", message = ready.message }
   end
-  if ready.reason == "DriftDetected" then
-    return { status = "Degraded", message = ready.reason .. ": " .. ready.message }
+  if ready.status == "True" and ready.reason == "DriftDetected" then
+    -- Reported drift is deliberate (driftPolicy: Report): healthy, and said so.
+    return { status = "Healthy", message = ready.reason .. ": " .. ready.message }
+  end
+  if ready.status == "True" then
+    return { status = "Healthy", message = ready.message }
   end
   return { status = "Progressing", message = ready.reason .. ": " .. ready.message }
 end

@@ -26,6 +26,10 @@ class ClusterRefInvalid(Exception):
     """The named connection cannot be used as it is; a user must fix it."""
 
 
+class ConnectionSecretMissing(ClusterRefInvalid):
+    """The clusterRef Secret does not exist (not yet, or deleted: as when its namespace is)."""
+
+
 @dataclass(frozen=True)
 class Connection:
     name: str  # "default" or "secret <namespace>/<name>": safe to show
@@ -62,24 +66,27 @@ class Connections:
         *,
         default: Mapping[str, str] | None,
         required_keys: tuple[str, ...],
+        fresh: bool = False,
     ) -> Connection:
+        """The connection; `fresh` reads the Secret now, as a deletion must: a Secret deleted
+        a moment ago (its namespace going) must not still lend its credentials."""
         if cluster_ref is None:
             if default is None:
                 raise ClusterRefInvalid("no spec.clusterRef and the operator has no default connection configured")
             return Connection("default", dict(default))
-        data = await self._read(namespace, cluster_ref)
+        data = await self._read(namespace, cluster_ref, fresh=fresh)
         where = f"secret {namespace}/{cluster_ref}"
         if data is None:
-            raise ClusterRefInvalid(f"spec.clusterRef names {where}, which does not exist")
+            raise ConnectionSecretMissing(f"spec.clusterRef names {where}, which does not exist")
         missing = [key for key in required_keys if not data.get(key)]
         if missing:
             raise ClusterRefInvalid(f"{where} lacks the key(s) {', '.join(missing)}")
         return Connection(where, data)
 
-    async def _read(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def _read(self, namespace: str, name: str, *, fresh: bool) -> dict[str, str] | None:
         now = time.monotonic()
         cached = self._cache.get((namespace, name))
-        if cached and now - cached[0] < self._ttl:
+        if cached and now - cached[0] < self._ttl and not fresh:
             return cached[1]
         data = await self._kube.read_secret(namespace, name)
         self._cache[(namespace, name)] = (now, data)

@@ -21,36 +21,54 @@ import copy
 import datetime
 import logging
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import replace
 from typing import Any, Generic
 
 from pydantic import ValidationError
 
 from controllers.core import metrics
 from controllers.core.kind import Kind, ReconcileRequest, SpecT
-from controllers.core.kube import KubeApi, KubeError
+from controllers.core.kube import KubeApi, KubeError, Listing
 from controllers.core.model import DeletionPolicy
 from controllers.core.objects import ObjectKey, merge_patch
 from controllers.core.outcome import (
-    DRIFT_DETECTED,
     INVALID_SPEC,
+    NOT_CONVERGING,
     RETAINED,
-    SUCCEEDED,
     EventNote,
     Outcome,
     Phase,
 )
+from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.status import READY, STALLED, summarize
-from controllers.core.tasks import settle
 from controllers.core.workqueue import WorkQueue
 
 RECONCILE_REQUEST_ANNOTATION = "infometis.io/reconcile-requested-at"
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+# Passes in a row that apply changes the service then does not show, before the
+# object stalls instead of applying them again (and announcing it each time).
+MAX_UNCONFIRMED_APPLIES = 5
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _version_number(resource_version: str) -> int:
+    # Opaque by contract, but etcd revisions: comparable as integers on every API server in use.
+    return int(resource_version) if resource_version.isdigit() else 0
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    return _version_number(str(body["metadata"].get("resourceVersion", "")))
+
+
+def _deletion_policy(body: Mapping[str, Any]) -> DeletionPolicy:
+    """The policy as written, read without parsing the rest of the spec; Retain unless it says Delete."""
+    written = (body.get("spec") or {}).get("deletionPolicy")
+    return DeletionPolicy.DELETE if written == DeletionPolicy.DELETE.value else DeletionPolicy.RETAIN
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -58,9 +76,20 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None
 
 
 class Controller(Generic[SpecT]):
-    def __init__(self, kind: Kind[SpecT], kube: KubeApi, *, resync_interval: float, max_concurrent: int) -> None:
+    def __init__(
+        self,
+        kind: Kind[SpecT],
+        kube: KubeApi,
+        *,
+        resync_interval: float,
+        max_concurrent: int,
+        namespaces: tuple[str, ...],
+        policy: KindPolicy,
+    ) -> None:
         self.kind = kind
+        self._policy = policy
         self._kube = kube
+        self._namespaces = namespaces  # watched namespaces; empty: all
         self._resync_interval = resync_interval
         self._max_concurrent = max_concurrent
         self._store: dict[ObjectKey, dict[str, Any]] = {}
@@ -72,6 +101,10 @@ class Controller(Generic[SpecT]):
         )
         self._log = logging.getLogger(f"infometis.{kind.resource.kind.lower()}")
         self._tasks: set[asyncio.Task[None]] = set()
+        # Per object: ((generation, reconcile token), passes in a row with unconfirmed changes).
+        self._unconfirmed: dict[ObjectKey, tuple[tuple[int, str | None], int]] = {}
+        # Change Events of a pass whose status write failed, to post after the next write.
+        self._unrecorded: dict[ObjectKey, tuple[EventNote, ...]] = {}
 
     # --- what to reconcile --------------------------------------------------------
 
@@ -79,28 +112,55 @@ class Controller(Generic[SpecT]):
         """Called for every watch event; `event_type` None is the initial listing."""
         key = ObjectKey.of(body)
         if event_type == "DELETED":
-            gone = self._store.pop(key, None)
-            self._queue.discard(key)
-            if gone is not None:
-                claim = self.kind.claim(gone)
-                peers = self._claimants.get(claim, set())
-                peers.discard(key)
-                if not peers:
-                    self._claimants.pop(claim, None)
-                # A peer that lost the claim to this object may own it now.
-                for peer in peers:
-                    self._queue.add(peer)
+            self._forget(key)
             return
+        held = self._store.get(key)
+        if held is not None and _version(held) > _version(body):
+            return  # older than what a write already answered: keep the newer copy
         self._store[key] = copy.deepcopy(dict(body))
         self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
             self._queue.add(key)
 
+    def _forget(self, key: ObjectKey) -> None:
+        """The object is gone: drop it, its claim and its pending work."""
+        gone = self._store.pop(key, None)
+        self._queue.discard(key)
+        self._unconfirmed.pop(key, None)
+        self._unrecorded.pop(key, None)
+        if gone is None:
+            return
+        claim = self.kind.claim(gone)
+        peers = self._claimants.get(claim, set())
+        peers.discard(key)
+        if not peers:
+            self._claimants.pop(claim, None)
+        # A peer that lost the claim to this object may own it now.
+        for peer in peers:
+            self._queue.add(peer)
+
+    def forget_vanished(self, listing: Listing) -> list[ObjectKey]:
+        """Drop every object a full listing no longer has; the keys dropped.
+
+        A watch that restarts (its resourceVersion expired, the API server
+        restarted) lists again and sends no DELETED for objects deleted while
+        it was away; without this such an object would be reconciled, and keep
+        its claim, forever. An object missing from the listing but newer than
+        it was created after the listing was taken, and stays.
+        """
+        listed_at = _version_number(listing.resource_version)
+        vanished = [
+            key for key, body in self._store.items() if key not in listing.versions and _version(body) < listed_at
+        ]
+        for key in vanished:
+            self._forget(key)
+        return vanished
+
     def _needs_reconcile(self, body: Mapping[str, Any]) -> bool:
         meta = body["metadata"]
         status = body.get("status") or {}
         token = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
-        wants_finalizer = (body.get("spec") or {}).get("deletionPolicy") == DeletionPolicy.DELETE.value
+        wants_finalizer = _deletion_policy(body) is DeletionPolicy.DELETE
         return bool(
             meta.get("deletionTimestamp")
             or wants_finalizer != (self.kind.finalizer in meta.get("finalizers", []))
@@ -130,8 +190,19 @@ class Controller(Generic[SpecT]):
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(self._resync_interval)
+            await self._relist()
             for key in list(self._store):
                 self._queue.add(key)
+
+    async def _relist(self) -> None:
+        try:
+            listings = [await self._kube.list_versions(self.kind.resource, ns) for ns in self._namespaces or (None,)]
+        except KubeError as error:
+            self._log.warning("could not list %s to check for deleted objects: %s", self.kind.resource.plural, error)
+            return
+        for listing in listings:
+            for key in self.forget_vanished(listing):
+                self._log.info("%s: deleted while the watch was away; forgotten", key)
 
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()
@@ -154,35 +225,81 @@ class Controller(Generic[SpecT]):
             return
         meta = body["metadata"]
         token = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
+        # Deletion and the finalizer follow the raw fields, so an object whose spec this
+        # operator cannot parse (a newer CRD, a bad value) can still be let go with Retain.
+        if meta.get("deletionTimestamp"):
+            await self._finalize(key, body)
+            return
+        body = await self._sync_finalizer(key, body)
+        if body is None:
+            return
         try:
             spec = self.kind.spec_model.model_validate(body.get("spec") or {})
         except ValidationError as error:
             await self._finish(key, body, Outcome.stalled(INVALID_SPEC, f"The spec is invalid: {error}"), token)
             return
 
-        if meta.get("deletionTimestamp"):
-            await self._finalize(key, body, spec)
-            return
-        body = await self._sync_finalizer(key, body, spec)
-        if body is None:
-            return
-
+        refusal = self._policy.refusal(key.namespace, str(self.kind.claim(body)), spec)
         if spec.suspend:
             outcome = Outcome.suspended()
+        elif refusal is not None:
+            outcome = Outcome.stalled(NOT_PERMITTED, f"Not permitted: {refusal}.")
         elif self._stalled_until_new_generation(body, token):
             return
         else:
-            outcome = await self.kind.reconcile(self._request(key, body, spec))
+            outcome = self._bound_unconfirmed(
+                key, body, token, await self._guarded(self.kind.reconcile, key, body, spec)
+            )
         await self._finish(key, body, outcome, token)
+
+    async def _guarded(
+        self,
+        step: Callable[[ReconcileRequest[SpecT]], Awaitable[Outcome]],
+        key: ObjectKey,
+        body: Mapping[str, Any],
+        spec: SpecT,
+    ) -> Outcome:
+        """The kind's step, with any exception turned into a status a user can read."""
+        try:
+            return await step(self._request(key, body, spec))
+        except Exception as error:
+            # A bug or a surprise from a client: the traceback goes to the log once per
+            # pass, the status says what happened (the type only: a client's text could
+            # carry connection details), and the object is retried with backoff.
+            self._log.exception("%s: reconcile failed unexpectedly", key)
+            return Outcome.retrying(
+                f"The operator failed unexpectedly ({type(error).__name__}); it retries with backoff and its "
+                "log has the details."
+            )
+
+    def _bound_unconfirmed(
+        self, key: ObjectKey, body: Mapping[str, Any], token: str | None, outcome: Outcome
+    ) -> Outcome:
+        """Stall a change the service accepts but never shows, instead of re-sending it forever."""
+        if not outcome.unconfirmed_changes:
+            self._unconfirmed.pop(key, None)
+            return outcome
+        attempt = (body["metadata"]["generation"], token)
+        previous = self._unconfirmed.get(key)
+        count = previous[1] + 1 if previous is not None and previous[0] == attempt else 1
+        self._unconfirmed[key] = (attempt, count)
+        if count < MAX_UNCONFIRMED_APPLIES:
+            return outcome
+        self._unconfirmed.pop(key, None)
+        return replace(
+            outcome,
+            phase=Phase.STALLED,
+            reason=NOT_CONVERGING,
+            message=(
+                f"The service accepted the changes {count} times in a row but never showed them; stopped re-sending "
+                f"them until the spec changes or a reconcile is requested. Last: {outcome.message}"
+            ),
+            requeue_after=None,
+        )
 
     def _request(self, key: ObjectKey, body: Mapping[str, Any], spec: SpecT) -> ReconcileRequest[SpecT]:
         status = body.get("status") or {}
-        ready = _condition(status, READY)
-        spec_applied = (
-            status.get("observedGeneration") == body["metadata"]["generation"]
-            and ready is not None
-            and ready.get("reason") in (SUCCEEDED, DRIFT_DETECTED)
-        )
+        spec_applied = status.get("lastAppliedGeneration") == body["metadata"]["generation"]
         peers = tuple(self._store[other] for other in self._claimants.get(self.kind.claim(body), ()) if other != key)
         return ReconcileRequest(key=key, body=body, spec=spec, status=status, spec_applied=spec_applied, peers=peers)
 
@@ -192,7 +309,7 @@ class Controller(Generic[SpecT]):
         stalled = _condition(status, STALLED)
         return (
             stalled is not None
-            and stalled.get("reason") in self.kind.sticky_stall_reasons
+            and (stalled.get("reason") in self.kind.sticky_stall_reasons or stalled.get("reason") == NOT_CONVERGING)
             and stalled.get("observedGeneration") == body["metadata"]["generation"]
             and (token is None or token == status.get("lastHandledReconcileAt"))
         )
@@ -206,10 +323,18 @@ class Controller(Generic[SpecT]):
             handled_reconcile_token=token,
         )
         metrics.RECONCILES.labels(self.kind.resource.kind, outcome.phase.value).inc()
-        for note in summary.events:
-            log = self._log.warning if note.warning else self._log.info
-            log("%s: %s: %s", key, note.reason, note.message)
-        written = await self._write(key, body, summary.status, summary.events)
+        carried = self._unrecorded.pop(key, ())
+        written = await self._write_status(key, body, summary.status)
+        if written:
+            # Events follow the status they describe: a status write that fails posts none,
+            # so the retry that computes the same transition again does not post it twice.
+            for note in carried + summary.events:
+                log = self._log.warning if note.warning else self._log.info
+                log("%s: %s: %s", key, note.reason, note.message)
+            await self._record_in_order(body, carried + summary.events)
+        else:
+            # What was changed this pass will not be found again; say it after the next write.
+            self._unrecorded[key] = carried + outcome.events
         if not written or outcome.phase is Phase.RETRYING:
             delay = self._queue.add_with_backoff(key)
             self._log.debug("%s: retrying in %.0fs", key, delay)
@@ -218,20 +343,15 @@ class Controller(Generic[SpecT]):
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
 
-    async def _write(
-        self, key: ObjectKey, body: Mapping[str, Any], status: Mapping[str, Any], events: tuple[EventNote, ...]
-    ) -> bool:
-        """Events, and the status patch if anything changed; False if the status write failed."""
-        patch = merge_patch(body.get("status") or {}, status)
-        writes: list[Any] = [self._record_in_order(body, events)]
-        if patch:
-            writes.append(self._kube.patch_status(self.kind.resource, key, patch))
-        results = await settle(*writes)
-        if not patch:
+    async def _write_status(self, key: ObjectKey, body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+        """The status, if it changed, to this very object (not one recreated under its name); False if
+        the write failed."""
+        if not merge_patch(body.get("status") or {}, status):
             return True
-        updated = results[-1]
-        if isinstance(updated, BaseException):
-            self._log.warning("%s: status write failed: %s", key, updated)
+        try:
+            updated = await self._kube.replace_status(self.kind.resource, key, body["metadata"]["uid"], status)
+        except KubeError as error:
+            self._log.warning("%s: status write failed: %s", key, error)
             return False
         if updated is not None and key in self._store:
             # Keep the store ahead of the watch so a quick resync sees what was written.
@@ -252,10 +372,10 @@ class Controller(Generic[SpecT]):
 
     # --- finalizer and deletion ------------------------------------------------------------
 
-    async def _sync_finalizer(self, key: ObjectKey, body: dict[str, Any], spec: SpecT) -> dict[str, Any] | None:
+    async def _sync_finalizer(self, key: ObjectKey, body: dict[str, Any]) -> dict[str, Any] | None:
         """Delete needs a finalizer to act on deletion; Retain must not hold one."""
         finalizers = list(body["metadata"].get("finalizers", []))
-        wanted = spec.deletion_policy is DeletionPolicy.DELETE
+        wanted = _deletion_policy(body) is DeletionPolicy.DELETE
         if wanted == (self.kind.finalizer in finalizers):
             return body
         if wanted:
@@ -280,15 +400,32 @@ class Controller(Generic[SpecT]):
             self._store[key] = updated
         return updated
 
-    async def _finalize(self, key: ObjectKey, body: dict[str, Any], spec: SpecT) -> None:
+    async def _finalize(self, key: ObjectKey, body: dict[str, Any]) -> None:
         finalizers = list(body["metadata"].get("finalizers", []))
         if self.kind.finalizer not in finalizers:
             return
-        if spec.suspend or spec.deletion_policy is DeletionPolicy.RETAIN:
-            why = "reconciliation is suspended" if spec.suspend else "deletionPolicy is Retain"
+        suspended = (body.get("spec") or {}).get("suspend") is True
+        if suspended or _deletion_policy(body) is not DeletionPolicy.DELETE:
+            why = "reconciliation is suspended" if suspended else "deletionPolicy is Retain"
             await self._record(body, EventNote(RETAINED, f"Left the {self.kind.noun} in place: {why}."))
         else:
-            outcome = await self.kind.delete(self._request(key, body, spec))
+            try:
+                spec = self.kind.spec_model.model_validate(body.get("spec") or {})
+            except ValidationError as error:
+                invalid = Outcome.stalled(
+                    INVALID_SPEC,
+                    f"Cannot delete the {self.kind.noun}: the spec is invalid ({error}). Fix it, or set "
+                    f"deletionPolicy: Retain to let this object go and keep the {self.kind.noun}.",
+                )
+                await self._finish(key, body, invalid, None)
+                return
+            refusal = self._policy.refusal(key.namespace, str(self.kind.claim(body)), spec)
+            if refusal is not None:
+                note = EventNote(RETAINED, f"Left the {self.kind.noun} in place: not permitted: {refusal}.", True)
+                await self._record(body, note)
+                outcome = Outcome.ready("", {})
+            else:
+                outcome = await self._guarded(self.kind.delete, key, body, spec)
             if outcome.phase is not Phase.READY:
                 await self._finish(key, body, outcome, None)
                 return

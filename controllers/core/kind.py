@@ -9,6 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from controllers.core.model import CommonSpec
 from controllers.core.objects import ObjectKey, ResourceInfo
 from controllers.core.outcome import Outcome
+from controllers.core.policy import KindPolicy
 
 SpecT = TypeVar("SpecT", bound=CommonSpec)
 
@@ -31,6 +32,7 @@ class Kind(Protocol[SpecT]):
     noun: str  # what the external resource is called in messages: "topic"
     spec_model: type[SpecT]
     finalizer: str
+    policy_model: type[KindPolicy]  # this kind's section of the tenancy policy file
     # Stall reasons that come from the service refusing a request: retrying
     # the same spec would be refused again, so only a new generation (or a
     # manual reconcile request) tries again.

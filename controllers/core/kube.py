@@ -14,7 +14,9 @@ import datetime
 import json
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,12 +26,23 @@ from controllers.core import metrics
 from controllers.core.objects import ObjectKey, ResourceInfo
 
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+# Names and resourceVersions only: a full listing of thousands of objects costs
+# megabytes to send and parse; the metadata is all a listing is needed for.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+LIST_PAGE_SIZE = 500
 REPORTING_COMPONENT = "infometis-operator"
 
 
 class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"Kubernetes API answered {status}: {message}")
+
+
+@dataclass(frozen=True)
+class Listing:
+    resource_version: str
+    versions: Mapping[ObjectKey, str]
 
 
 class KubeApi:
@@ -77,22 +90,29 @@ class KubeApi:
         return headers
 
     async def _request(
-        self, method: str, path: str, *, body: Any = None, content_type: str | None = None
+        self, method: str, path: str, *, body: Any = None, content_type: str | None = None, accept: str | None = None
     ) -> dict[str, Any] | None:
         """The decoded response, or None on 404. Other failures raise KubeError."""
         session = await self._session_or_new()
         data = None if body is None else json.dumps(body)
         try:
-            return await self._send(session, method, path, data, content_type)
+            return await self._send(session, method, path, data, content_type, accept)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise KubeError(0, f"no answer from the API server: {error!r}") from None
 
     async def _send(
-        self, session: aiohttp.ClientSession, method: str, path: str, data: str | None, content_type: str | None
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        data: str | None,
+        content_type: str | None,
+        accept: str | None,
     ) -> dict[str, Any] | None:
-        async with session.request(
-            method, self._base + path, data=data, headers=self._headers(content_type)
-        ) as response:
+        headers = self._headers(content_type)
+        if accept:
+            headers["Accept"] = accept
+        async with session.request(method, self._base + path, data=data, headers=headers) as response:
             if method != "GET":
                 metrics.KUBE_WRITES.labels(method=method, code=str(response.status)).inc()
             if response.status == 404:
@@ -110,15 +130,46 @@ class KubeApi:
     def _object_path(resource: ResourceInfo, key: ObjectKey) -> str:
         return f"/apis/{resource.group}/{resource.version}/namespaces/{key.namespace}/{resource.plural}/{key.name}"
 
-    async def patch_status(
-        self, resource: ResourceInfo, key: ObjectKey, patch: Mapping[str, Any]
+    async def list_versions(self, resource: ResourceInfo, namespace: str | None) -> Listing:
+        """Every object's resourceVersion, from one consistent listing (paged), metadata only."""
+        where = f"/namespaces/{namespace}" if namespace else ""
+        path = f"/apis/{resource.group}/{resource.version}{where}/{resource.plural}?limit={LIST_PAGE_SIZE}"
+        versions: dict[ObjectKey, str] = {}
+        listing_version = ""
+        token = ""
+        while True:
+            page = await self._request(
+                "GET", path + (f"&continue={urllib.parse.quote(token)}" if token else ""), accept=METADATA_LIST
+            )
+            if page is None:
+                raise KubeError(404, f"{resource.plural} cannot be listed (is the CRD installed?)")
+            # Every page of a paged listing is of one snapshot: the first page's version.
+            listing_version = listing_version or page["metadata"]["resourceVersion"]
+            for item in page.get("items") or []:
+                meta = item["metadata"]
+                versions[ObjectKey(meta["namespace"], meta["name"])] = meta["resourceVersion"]
+            token = page["metadata"].get("continue") or ""
+            if not token:
+                return Listing(listing_version, versions)
+
+    async def replace_status(
+        self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """Merge-patch the status subresource; the updated object, or None if it is gone."""
+        """Set the status of the object with this uid; the updated object, or None if it is gone.
+
+        A JSON patch whose first operation tests metadata.uid: an object deleted and
+        recreated under the same name meanwhile is refused (422), never given the old
+        one's status. (A merge patch cannot carry that precondition: the status
+        subresource ignores metadata in it.)
+        """
         return await self._request(
             "PATCH",
             self._object_path(resource, key) + "/status",
-            body={"status": patch},
-            content_type=MERGE_PATCH,
+            body=[
+                {"op": "test", "path": "/metadata/uid", "value": uid},
+                {"op": "add", "path": "/status", "value": status},
+            ],
+            content_type=JSON_PATCH,
         )
 
     async def patch_finalizers(

@@ -85,6 +85,20 @@ class CommonStatus(CamelModel):
     observed_generation: int | None = Field(
         default=None, description="The last metadata.generation the operator handled, failed ones included."
     )
+    last_applied_generation: int | None = Field(
+        default=None,
+        description=(
+            "The last metadata.generation whose spec was applied and confirmed on the service; a difference "
+            "found at this generation was made outside the operator (drift)."
+        ),
+    )
+    cluster_id: str | None = Field(
+        default=None,
+        description=(
+            "The identity of the service instance this object was last seen on (a Kafka cluster id); objects "
+            "claiming the same resource conflict only on the same instance."
+        ),
+    )
     conditions: list[Condition] = Field(default_factory=list)
     last_handled_reconcile_at: str | None = Field(
         default=None,

@@ -33,6 +33,7 @@ DRIFT_CORRECTED = "DriftCorrected"
 SUSPENDED = "Suspended"
 RETAINED = "Retained"  # an object deleted, its external resource kept
 INVALID_SPEC = "InvalidSpec"
+NOT_CONVERGING = "NotConverging"
 CLUSTER_REF_INVALID = "ClusterRefInvalid"
 
 
@@ -56,6 +57,9 @@ class Outcome:
     drift: tuple[DriftItem, ...] = ()
     events: tuple[EventNote, ...] = ()
     requeue_after: float | None = None
+    # Changes were applied this pass but the service does not show them yet; the
+    # core stalls an object that stays so for several passes (NotConverging).
+    unconfirmed_changes: bool = False
 
     @staticmethod
     def ready(message: str, facts: Mapping[str, Any], events: tuple[EventNote, ...] = ()) -> Outcome:
@@ -63,9 +67,22 @@ class Outcome:
 
     @staticmethod
     def progressing(
-        message: str, facts: Mapping[str, Any], requeue_after: float, events: tuple[EventNote, ...] = ()
+        message: str,
+        facts: Mapping[str, Any],
+        requeue_after: float,
+        events: tuple[EventNote, ...] = (),
+        *,
+        unconfirmed_changes: bool = False,
     ) -> Outcome:
-        return Outcome(Phase.PROGRESSING, PROGRESSING, message, facts, events=events, requeue_after=requeue_after)
+        return Outcome(
+            Phase.PROGRESSING,
+            PROGRESSING,
+            message,
+            facts,
+            events=events,
+            requeue_after=requeue_after,
+            unconfirmed_changes=unconfirmed_changes,
+        )
 
     @staticmethod
     def retrying(message: str, events: tuple[EventNote, ...] = ()) -> Outcome:

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?$")
@@ -31,6 +32,7 @@ class Settings:
     metrics_port: int
     health_port: int
     log_level: str
+    tenancy_policy: Path | None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ _OPTIONS = (
     ),
     _Option("--metrics-port", "INFOMETIS_METRICS_PORT", "8080", int, "Prometheus /metrics port, 0 to disable"),
     _Option("--health-port", "INFOMETIS_HEALTH_PORT", "8081", int, "liveness /healthz port, 0 to disable"),
+    _Option(
+        "--tenancy-policy", "INFOMETIS_TENANCY_POLICY", None, Path,
+        "a YAML file of what each namespace may manage (see README, Tenancy); none: every namespace may manage "
+        "any resource",
+    ),
     _Option("--log-level", "INFOMETIS_LOG_LEVEL", "INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
 )  # fmt: skip
 
@@ -107,4 +114,5 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         log_level=args.log_level,
+        tenancy_policy=args.tenancy_policy,
     )

@@ -26,8 +26,11 @@ _READY_STATUS = {
     Phase.PROGRESSING: "False",
     Phase.RETRYING: "False",
     Phase.STALLED: "False",
-    Phase.DRIFTED: "False",
-    Phase.SUSPENDED: "Unknown",
+    # A reported drift and a suspension are what the user asked for, so Flux,
+    # Argo CD and `kubectl wait` must see them settled (kstatus Current), not
+    # in progress until a timeout; the Drifted condition and the reason say why.
+    Phase.DRIFTED: "True",
+    Phase.SUSPENDED: "True",
 }
 
 
@@ -81,6 +84,10 @@ def summarize(
         else:
             status[key] = value
     status["observedGeneration"] = generation
+    if outcome.phase is Phase.READY:
+        # What drift is decided from: a difference found once this generation
+        # was applied and confirmed was made outside the operator.
+        status["lastAppliedGeneration"] = generation
     status["conditions"] = conditions
     if handled_reconcile_token is not None:
         status["lastHandledReconcileAt"] = handled_reconcile_token

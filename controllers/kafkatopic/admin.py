@@ -141,7 +141,17 @@ class KafkaAdmin:
         self._cluster_lock = asyncio.Lock()
 
         def batcher(call: Callable[[list[Any]], Awaitable[Mapping[Any, Any]]]) -> Batcher[Any, Any]:
-            return Batcher(call, linger=linger, max_items=MAX_BATCH)
+            async def errors_as_values(items: list[Any]) -> Mapping[Any, Any]:
+                try:
+                    return await call(items)
+                except ClusterRefInvalid:
+                    raise
+                except Exception as error:
+                    # A client raising instead of answering per item: every item gets the
+                    # failure in this edge's terms, never a raw client exception.
+                    return dict.fromkeys(items, _kafka_error(error))
+
+            return Batcher(errors_as_values, linger=linger, max_items=MAX_BATCH)
 
         self._observe = batcher(self._observe_batch)
         self._create = batcher(self._create_batch)
@@ -381,6 +391,7 @@ def _observed_topic(described: Any, config_entries: Mapping[str, Any]) -> Observ
         name=described.name,
         topic_id=str(described.topic_id),
         replicas=tuple(tuple(node.id for node in p.replicas) for p in partitions),
+        internal=bool(described.is_internal),
         config={
             name: ConfigValue(entry.value, entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
             for name, entry in config_entries.items()

@@ -13,11 +13,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from controllers.core.connections import ClusterRefInvalid, Connections
+from controllers.core.claims import RESOURCE_CONFLICT, owner_other_than
+from controllers.core.connections import ClusterRefInvalid, Connections, ConnectionSecretMissing
 from controllers.core.kind import ReconcileRequest
 from controllers.core.kube import KubeError
 from controllers.core.model import ClusterRef, DriftPolicy
 from controllers.core.outcome import CLUSTER_REF_INVALID, DRIFT_CORRECTED, RETAINED, EventNote, Outcome
+from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
@@ -26,7 +28,7 @@ from controllers.kafkatopic.admin import (
     KafkaUnavailable,
     TopicAlreadyExists,
 )
-from controllers.kafkatopic.model import FINALIZER, RESOURCE, KafkaTopicSpec, topic_name_of
+from controllers.kafkatopic.model import FINALIZER, RESOURCE, KafkaTopicPolicy, KafkaTopicSpec, topic_name_of
 from controllers.kafkatopic.plan import (
     INSUFFICIENT_BROKERS,
     AlterConfig,
@@ -38,10 +40,11 @@ from controllers.kafkatopic.plan import (
     TopicPlan,
     plan_topic,
 )
-from controllers.kafkatopic.state import Observation, ObservedTopic
+from controllers.kafkatopic.state import Observation
 
-RESOURCE_CONFLICT = "ResourceConflict"
 INVALID_CONFIG = "InvalidConfig"
+NOT_AUTHORIZED = "NotAuthorized"
+AUTHORIZATION_FAILURES = frozenset({"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED"})
 REFUSED = "KafkaRefused"
 CREATED = "Created"
 UPDATED = "Updated"
@@ -62,6 +65,7 @@ class KafkaTopicKind:
     noun = "topic"
     spec_model = KafkaTopicSpec
     finalizer = FINALIZER
+    policy_model: type[KindPolicy] = KafkaTopicPolicy
     sticky_stall_reasons = frozenset({INVALID_CONFIG, REFUSED})
 
     def __init__(self, connections: Connections, admins: KafkaAdmins, default_connection: Mapping[str, str] | None):
@@ -72,10 +76,11 @@ class KafkaTopicKind:
     def claim(self, body: Mapping[str, Any]) -> str:
         return topic_name_of(body)
 
-    async def _admin_for(self, namespace: str, cluster_ref: ClusterRef | None) -> KafkaAdmin:
+    async def _admin_for(self, namespace: str, cluster_ref: ClusterRef | None, *, fresh: bool = False) -> KafkaAdmin:
         connection = await self._connections.resolve(
             namespace,
             cluster_ref.name if cluster_ref else None,
+            fresh=fresh,
             default=self._default_connection,
             required_keys=("bootstrap.servers",),
         )
@@ -95,18 +100,26 @@ class KafkaTopicKind:
             return await self._reconcile(request, name, admin)
         except ClusterRefInvalid as error:
             return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", {"topicName": name})
-        except KafkaUnavailable as error:
-            return Outcome.retrying(admin.explain(error))
+        except (KafkaUnavailable, KafkaRefused) as error:
+            return _observation_failure(name, error, admin)
 
     async def _reconcile(self, request: ReconcileRequest[KafkaTopicSpec], name: str, admin: KafkaAdmin) -> Outcome:
         observation = await admin.observe(name)
-        owner = await self._owner(request, observation.cluster.cluster_id)
+        cluster_id = observation.cluster.cluster_id
+        owner = owner_other_than(request.body, request.peers, cluster_id)
         if owner is not None:
             return Outcome.stalled(
                 RESOURCE_CONFLICT,
-                f"Topic '{name}' on cluster {observation.cluster.cluster_id} is managed by KafkaTopic {owner}, "
+                f"Topic '{name}' on cluster {cluster_id} is managed by KafkaTopic {owner}, "
                 "which claimed it first; this one changes nothing while that one exists.",
-                {"topicName": name},
+                {"topicName": name, "clusterId": cluster_id},
+            )
+        if observation.topic is not None and observation.topic.internal:
+            return Outcome.stalled(
+                NOT_PERMITTED,
+                f"Not permitted: Kafka reports '{name}' as one of its internal topics on cluster {cluster_id}; "
+                "internal topics are never changed, adopted or deleted.",
+                {"topicName": name, "clusterId": cluster_id},
             )
         reassigning = await self._reassigning(request, admin, observation)
         plan = self._plan(request, name, observation, reassigning)
@@ -118,21 +131,26 @@ class KafkaTopicKind:
                 plan.drift(),
                 _facts(
                     name,
-                    observation.topic,
+                    observation,
                     request.status.get("managedConfigKeys"),
                     request.status.get("replicasChange"),
                 ),
             )
 
         events, failure = await self._apply(request, name, admin, observation, plan)
-        if plan.changes:
-            observation = await self._observe_until_applied(request, name, admin)
-            submitted = any(isinstance(c, ReassignReplicas) for c in plan.changes)
-            reassigning = await self._reassigning(request, admin, observation, just_submitted=submitted)
+        applied = bool(plan.changes)
+        if applied:
+            try:
+                observation = await self._observe_until_applied(request, name, admin)
+                submitted = any(isinstance(c, ReassignReplicas) for c in plan.changes)
+                reassigning = await self._reassigning(request, admin, observation, just_submitted=submitted)
+            except (KafkaUnavailable, KafkaRefused) as error:
+                # What was applied is said even when the check after it fails.
+                return _with_events(failure or _observation_failure(name, error, admin), events)
             plan = self._plan(request, name, observation, reassigning)
         if failure is not None:
             return _with_events(failure, events)
-        return self._verdict(request, name, observation, plan, reassigning, events)
+        return self._verdict(request, name, observation, plan, reassigning, events, applied=applied)
 
     def _plan(
         self,
@@ -236,6 +254,8 @@ class KafkaTopicKind:
         plan: TopicPlan,
         reassigning: frozenset[int],
         events: tuple[EventNote, ...],
+        *,
+        applied: bool,
     ) -> Outcome:
         topic = observation.topic
         config_pending = any(isinstance(c, AlterConfig) for c in plan.changes)
@@ -243,20 +263,21 @@ class KafkaTopicKind:
         factor = request.spec.replication_factor
         if plan.blocker is not None:
             return Outcome.stalled(
-                plan.blocker.reason, plan.blocker.message, _facts(name, topic, managed, None), events
+                plan.blocker.reason, plan.blocker.message, _facts(name, observation, managed, None), events
             )
         if topic is None or _pending_besides_reassignment(plan):
             return Outcome.progressing(
                 f"Waiting for Kafka to show the changes to topic '{name}'.",
-                _facts(name, topic, managed, None),
+                _facts(name, observation, managed, None),
                 1.0,
                 events,
+                unconfirmed_changes=applied,
             )
         if reassigning or plan.changes:
             return Outcome.progressing(
                 f"Reassigning topic '{name}' to replication factor {factor}: "
                 f"{topic.partitions - len(reassigning)} of {topic.partitions} partitions done.",
-                _facts(name, topic, managed, {"targetReplicationFactor": factor}),
+                _facts(name, observation, managed, {"targetReplicationFactor": factor}),
                 REASSIGNMENT_POLL_SECONDS,
                 events,
             )
@@ -265,47 +286,40 @@ class KafkaTopicKind:
         return Outcome.ready(
             f"Topic '{name}' is in sync: {topic.partitions} partitions, replication factor "
             f"{topic.replication_factor}, {len(request.spec.config)} managed config key(s).",
-            _facts(name, topic, managed, None),
+            _facts(name, observation, managed, None),
             events,
         )
-
-    async def _owner(self, request: ReconcileRequest[KafkaTopicSpec], cluster_id: str) -> str | None:
-        """The KafkaTopic that owns this topic on this cluster, if it is another one.
-
-        Clusters are compared by Kafka's cluster id, so two Secrets that reach
-        one cluster by different addresses still conflict.
-        """
-        contenders = [request.body]
-        for peer in request.peers:
-            meta = peer["metadata"]
-            if meta.get("deletionTimestamp"):
-                continue
-            raw_ref = (peer.get("spec") or {}).get("clusterRef")
-            try:
-                peer_admin = await self._admin_for(meta["namespace"], ClusterRef(**raw_ref) if raw_ref else None)
-                peer_cluster = await peer_admin.cluster_id()
-            except (ClusterRefInvalid, KafkaUnavailable, ValueError):
-                continue
-            if peer_cluster == cluster_id:
-                contenders.append(peer)
-        oldest = min(contenders, key=_claim_order)
-        if oldest is request.body:
-            return None
-        return f"{oldest['metadata']['namespace']}/{oldest['metadata']['name']}"
 
     # --- delete -------------------------------------------------------------------------
 
     async def delete(self, request: ReconcileRequest[KafkaTopicSpec]) -> Outcome:
         name = topic_name_of(request.body)
         try:
-            admin = await self._admin_for(request.key.namespace, request.spec.cluster_ref)
+            admin = await self._admin_for(request.key.namespace, request.spec.cluster_ref, fresh=True)
             observation = await admin.observe(name)
-            owner = await self._owner(request, observation.cluster.cluster_id)
+            owner = owner_other_than(request.body, request.peers, observation.cluster.cluster_id)
             if owner is not None:
                 return Outcome.ready(
                     "", {}, (EventNote(RETAINED, f"Left topic '{name}' in place: KafkaTopic {owner} manages it."),)
                 )
+            if observation.topic is not None and observation.topic.internal:
+                note = EventNote(RETAINED, f"Left topic '{name}' in place: it is one of Kafka's internal topics.", True)
+                return Outcome.ready("", {}, (note,))
             await admin.delete(name)
+        except ConnectionSecretMissing as error:
+            # Without its Secret the topic cannot be reached as this object; holding the
+            # finalizer would hang the deletion (a namespace's Secrets go first) for good.
+            return Outcome.ready(
+                "",
+                {},
+                (
+                    EventNote(
+                        RETAINED, f"Left topic '{name}' in place: {error}, so it cannot be deleted.", warning=True
+                    ),
+                ),
+            )
+        except KubeError as error:
+            return Outcome.retrying(f"Could not read the clusterRef Secret to delete topic '{name}': {error}")
         except ClusterRefInvalid as error:
             return Outcome.stalled(
                 CLUSTER_REF_INVALID,
@@ -318,25 +332,13 @@ class KafkaTopicKind:
         return Outcome.ready("", {}, (EventNote(DELETED, f"Deleted topic '{name}' (deletionPolicy: Delete)."),))
 
 
-def _claim_order(body: Mapping[str, Any]) -> tuple[bool, str, str, str]:
-    """Who owns a contested topic: the object already managing it, else the oldest.
-
-    creationTimestamp has one-second resolution, so two objects made in the
-    same second would otherwise be ordered by name, and a newcomer could
-    unseat the object that manages the topic.
-    """
-    meta = body["metadata"]
-    status = body.get("status") or {}
-    ready: Mapping[str, Any] = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
-    incumbent = bool(status.get("topicId")) and ready.get("reason") != RESOURCE_CONFLICT
-    return (not incumbent, meta.get("creationTimestamp", ""), meta["namespace"], meta["name"])
-
-
 def _facts(
-    name: str, topic: ObservedTopic | None, managed_keys: Any, replicas_change: Mapping[str, int] | None
+    name: str, observation: Observation, managed_keys: Any, replicas_change: Mapping[str, int] | None
 ) -> dict[str, Any]:
+    topic = observation.topic
     return {
         "topicName": name,
+        "clusterId": observation.cluster.cluster_id,
         "topicId": topic.topic_id if topic else None,
         "partitions": topic.partitions if topic else None,
         "replicationFactor": topic.replication_factor if topic else None,
@@ -348,6 +350,10 @@ def _facts(
 def failure_outcome(name: str, change: Change, error: BaseException, redact: Callable[[str], str]) -> Outcome:
     """What a failed change means for the object: stall on refusals Kafka would repeat, retry the rest."""
     if isinstance(error, KafkaRefused):
+        if error.code in AUTHORIZATION_FAILURES:
+            return Outcome.stalled(
+                NOT_AUTHORIZED, redact(f"Kafka refused {change.summary()} for topic '{name}' ({error.code}): {error}")
+            )
         if error.code == "INVALID_PARTITIONS" and isinstance(change, IncreasePartitions):
             # The plan only asks for more partitions than it saw, so the broker that
             # answered the describe was behind the controller (as after a restart).
@@ -365,6 +371,24 @@ def failure_outcome(name: str, change: Change, error: BaseException, redact: Cal
         # Deleted outside moments ago and Kafka is still removing it, or made by someone else meanwhile.
         return Outcome.progressing(f"Topic '{name}' is still being deleted by Kafka; checking again shortly.", {}, 1.0)
     return Outcome.retrying(redact(f"Changing topic '{name}' ({change.summary()}) failed, will retry: {error}"))
+
+
+def _observation_failure(name: str, error: KafkaUnavailable | KafkaRefused, admin: KafkaAdmin) -> Outcome:
+    if isinstance(error, KafkaUnavailable):
+        return Outcome.retrying(admin.explain(error))
+    if error.code in AUTHORIZATION_FAILURES:
+        # Rights are granted outside the spec: rechecked on every resync, not sticky.
+        return Outcome.stalled(
+            NOT_AUTHORIZED,
+            admin.connection.redact(
+                f"Kafka refused to describe topic '{name}' to this connection ({admin.connection.name}): "
+                f"{error.code}: {error}"
+            ),
+            {"topicName": name},
+        )
+    return Outcome.retrying(
+        admin.connection.redact(f"Kafka refused to describe topic '{name}' ({error.code}): {error}")
+    )
 
 
 def _with_events(outcome: Outcome, events: tuple[EventNote, ...]) -> Outcome:

@@ -26,6 +26,7 @@ class ObservedTopic:
     # replica broker ids of each partition, indexed by partition id
     replicas: tuple[tuple[int, ...], ...]
     config: Mapping[str, ConfigValue] = field(default_factory=dict)
+    internal: bool = False  # one of the cluster's own topics (Kafka says so): never managed
 
     @property
     def partitions(self) -> int:

@@ -107,6 +107,8 @@ def delete_topics(admin: AdminClient, names: list[str]) -> None:
 def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float:
     """One batched CreateTopics, then one status patch per object, as fast as this client goes."""
     create_objects(namespace, names)
+    listed = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    uids = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
     started = time.monotonic()
     futures = admin.create_topics(
         [NewTopic(n, 1, 1, config={"retention.ms": "3600000"}) for n in names], operation_timeout=120
@@ -120,9 +122,10 @@ def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float
 
         async def patch(name: str) -> None:
             async with slots:
-                await kube.patch_status(
+                await kube.replace_status(
                     RESOURCE,
                     ObjectKey(namespace, name),
+                    uids[name],
                     {"observedGeneration": 1, "conditions": [_ready_condition()]},
                 )
 

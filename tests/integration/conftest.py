@@ -26,6 +26,15 @@ from kubernetes import client, config
 from tests.integration.helpers import REPO, kubectl, run_stack, wait_for
 
 RESYNC_SECONDS = 2
+# The test operator's tenancy policy: one namespace held to a topic-name prefix,
+# every other namespace free, and a partition limit for all.
+TENANT_NAMESPACE, TENANT_PREFIX, MAX_PARTITIONS = "tenancy-team-a", "team-a.", 1000
+TENANCY_POLICY = f"""kafkatopics:
+  maxPartitions: {MAX_PARTITIONS}
+  namespaces:
+    "*": {{namePrefixes: [""]}}
+    {TENANT_NAMESPACE}: {{namePrefixes: ["{TENANT_PREFIX}"]}}
+"""
 OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
 
 
@@ -120,6 +129,8 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     kubeconfig = folder / "kubeconfig"
     _service_account_kubeconfig(kubeconfig)
     log_path = folder / "operator.log"
+    policy = folder / "tenancy.yaml"
+    policy.write_text(TENANCY_POLICY)
     metrics_port = _free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -128,6 +139,7 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
                 "--resync-interval", f"{RESYNC_SECONDS}s",
                 "--metrics-port", str(metrics_port),
                 "--health-port", "0",
+                "--tenancy-policy", str(policy),
             ],
             cwd=REPO,
             env={**os.environ, "KUBECONFIG": str(kubeconfig)},

@@ -186,6 +186,11 @@ def create_secret(namespace: str, name: str, data: dict[str, str]) -> None:
     client.CoreV1Api().create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded})
 
 
+def replace_secret(namespace: str, name: str, data: dict[str, str]) -> None:
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    client.CoreV1Api().replace_namespaced_secret(name, namespace, {"metadata": {"name": name}, "data": encoded})
+
+
 def everything_visible(namespace: str, operator_log: str) -> str:
     """Status, Events and the operator's log: every place a secret value could leak to."""
     objects = kubectl("get", "kafkatopics", "-n", namespace, "-o", "json").stdout

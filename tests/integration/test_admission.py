@@ -72,3 +72,20 @@ def test_defaults_are_visible_on_the_stored_object(operator: RunningOperator, na
     apply(namespace, kafka_topic(name, 1, 1))
     spec = yaml.safe_load(kubectl("get", "kafkatopic", name, "-n", namespace, "-o", "yaml").stdout)["spec"]
     assert (spec["deletionPolicy"], spec["driftPolicy"], spec["suspend"]) == ("Retain", "Correct", False)
+
+
+@pytest.mark.parametrize("topic_name", ["__consumer_offsets", "__transaction_state", "__cluster_metadata"])
+def test_kafka_internal_topics_are_refused_at_admission(
+    operator: RunningOperator, namespace: str, topic_name: str
+) -> None:
+    manifest = kafka_topic(unique("internal"), 1, 1, topicName=topic_name, config={"retention.ms": "1000"})
+    error = kubectl_apply_fails(namespace, manifest)
+    assert "topic names starting with '__' are Kafka's internal topics" in error
+
+
+@pytest.mark.parametrize("key", ["retention.ms\u0000", "retention.ms ", "retention ms"])
+def test_config_keys_that_are_not_kafka_config_names_are_refused_at_admission(
+    operator: RunningOperator, namespace: str, key: str
+) -> None:
+    error = kubectl_apply_fails(namespace, kafka_topic(unique("badkey"), 1, 1, config={key: "1000"}))
+    assert "config keys are Kafka config names" in error

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
+import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client
 
 from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
+    REPO,
     apply,
+    create_secret,
     describe,
     event_reasons,
+    events,
     exists,
     get,
     kafka_topic,
@@ -22,6 +29,14 @@ from tests.integration.helpers import (
 )
 
 FINALIZER = "infometis.io/kafkatopic-deletion"
+
+
+def namespace_gone(namespace: str) -> bool:
+    try:
+        client.CoreV1Api().read_namespace(namespace)
+    except client.ApiException as error:
+        return error.status == 404
+    return False
 
 
 def test_retain_leaves_the_topic_when_the_object_is_deleted(
@@ -65,7 +80,8 @@ def test_a_delete_that_cannot_happen_is_stalled_and_retain_lets_the_object_go(
     name = unique("wedged")
     apply(namespace, kafka_topic(name, 1, 1, deletionPolicy="Delete"))
     wait_ready(namespace, name)
-    patch_spec(namespace, name, {"clusterRef": {"name": "no-such-secret"}})
+    create_secret(namespace, "incomplete", {"client.id": "no-bootstrap-servers-here"})
+    patch_spec(namespace, name, {"clusterRef": {"name": "incomplete"}})
     wait_reason(namespace, name, "False", "ClusterRefInvalid")
     kubectl("delete", "kafkatopic", name, "-n", namespace, "--wait=false")
 
@@ -86,14 +102,63 @@ def test_deleting_a_namespace_finishes_with_either_policy(operator: RunningOpera
     wait_ready(namespace, removed)
 
     client.CoreV1Api().delete_namespace(namespace)
-
-    def namespace_gone() -> bool:
-        try:
-            client.CoreV1Api().read_namespace(namespace)
-        except client.ApiException as error:
-            return error.status == 404
-        return False
-
-    wait_for(namespace_gone, timeout=90, what=f"namespace {namespace} deleted")
+    wait_for(lambda: namespace_gone(namespace), timeout=90, what=f"namespace {namespace} deleted")
     assert describe(kafka_admin, kept) is not None
     wait_for(lambda: describe(kafka_admin, removed) is None, timeout=15, what=f"topic {removed} gone")
+
+
+def test_a_delete_whose_connection_secret_is_gone_lets_the_object_go_and_keeps_the_topic(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient, stack: dict[str, str]
+) -> None:
+    """As in a namespace deletion, where the Secrets go before the objects."""
+    create_secret(namespace, "kafka", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
+    name = unique("orphaned")
+    apply(namespace, kafka_topic(name, 1, 1, deletionPolicy="Delete", clusterRef={"name": "kafka"}))
+    wait_ready(namespace, name)
+    client.CoreV1Api().delete_namespaced_secret("kafka", namespace)
+    kubectl("delete", "kafkatopic", name, "-n", namespace, "--timeout=60s")
+
+    assert describe(kafka_admin, name) is not None
+    retained = [e for e in events(namespace, name) if e["reason"] == "Retained"]
+    assert retained and retained[0]["type"] == "Warning"
+    assert "secret" in retained[0]["message"] and "does not exist" in retained[0]["message"]
+
+
+def test_deleting_a_namespace_with_a_secret_connected_delete_object_finishes(
+    operator: RunningOperator, kafka_admin: AdminClient, stack: dict[str, str]
+) -> None:
+    namespace = unique("it-nssecret")
+    client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
+    create_secret(namespace, "kafka", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
+    name = unique("insecretns")
+    apply(namespace, kafka_topic(name, 1, 1, deletionPolicy="Delete", clusterRef={"name": "kafka"}))
+    wait_ready(namespace, name)
+
+    client.CoreV1Api().delete_namespace(namespace)
+    wait_for(lambda: namespace_gone(namespace), timeout=90, what=f"namespace {namespace} deleted")
+
+
+def test_an_object_the_operator_cannot_parse_is_still_let_go_with_retain(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient, newer_crd: None
+) -> None:
+    """A CRD newer than the operator: objects with fields it does not know stall, and can still be deleted."""
+    name = unique("future")
+    apply(namespace, kafka_topic(name, 1, 1, deletionPolicy="Delete", futureField="x"))
+    wait_reason(namespace, name, "False", "InvalidSpec")
+    assert get(namespace, name)["metadata"]["finalizers"] == [FINALIZER]
+    kubectl("delete", "kafkatopic", name, "-n", namespace, "--wait=false")
+    wait_for(lambda: "Cannot delete the topic: the spec is invalid" in str(get(namespace, name)["status"]))
+
+    patch_spec(namespace, name, {"deletionPolicy": "Retain"})
+    wait_for(lambda: not exists(namespace, name), what="object gone")
+
+
+@pytest.fixture
+def newer_crd() -> Iterator[None]:
+    """The KafkaTopic CRD with one spec field more than the operator knows, for the test's duration."""
+    crd = json.loads(kubectl("get", "crd", "kafkatopics.infometis.io", "-o", "json").stdout)
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec_schema["properties"]["futureField"] = {"type": "string"}
+    kubectl("replace", "-f", "-", stdin=json.dumps(crd))
+    yield
+    kubectl("apply", "-k", str(REPO / "crds"))

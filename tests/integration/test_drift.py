@@ -10,12 +10,15 @@ from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
     apply,
     condition,
+    create_secret,
     describe,
     described_as,
+    event_reasons,
     events,
     get,
     kafka_topic,
     patch_spec,
+    replace_secret,
     set_config_out_of_band,
     unique,
     wait_for,
@@ -73,7 +76,7 @@ def test_with_report_policy_drift_is_shown_and_left_in_place(
     wait_ready(namespace, name)
     set_config_out_of_band(kafka_admin, name, "retention.ms", "1000")
 
-    obj = wait_reason(namespace, name, "False", "DriftDetected")
+    obj = wait_reason(namespace, name, "True", "DriftDetected")  # reported drift is settled, as asked
     assert obj["status"]["drift"] == [{"field": "config.retention.ms", "desired": "3600000", "actual": "1000"}]
     drifted = condition(obj, "Drifted")
     assert drifted is not None and drifted["status"] == "True"
@@ -92,3 +95,25 @@ def test_with_report_policy_drift_is_shown_and_left_in_place(
     set_config_out_of_band(kafka_admin, name, "retention.ms", "3600000")
     obj = wait_ready(namespace, name)
     assert "drift" not in obj["status"] and condition(obj, "Drifted") is None
+
+
+def test_with_report_policy_drift_found_after_a_transient_failure_is_still_only_reported(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient, stack: dict[str, str]
+) -> None:
+    reachable = {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]}
+    create_secret(namespace, "kafka", reachable)
+    name = unique("reportafterretry")
+    spec = {"driftPolicy": "Report", "clusterRef": {"name": "kafka"}, "config": {"retention.ms": "3600000"}}
+    apply(namespace, kafka_topic(name, 1, 1, **spec))
+    wait_ready(namespace, name)
+
+    # A transient failure (the connection points nowhere for a while), and a change made meanwhile.
+    replace_secret(namespace, "kafka", {"bootstrap.servers": "127.0.0.1:1"})
+    wait_reason(namespace, name, "False", "ProgressingWithRetry")
+    set_config_out_of_band(kafka_admin, name, "retention.ms", "1000")
+    replace_secret(namespace, "kafka", reachable)
+
+    obj = wait_reason(namespace, name, "True", "DriftDetected")
+    assert obj["status"]["drift"] == [{"field": "config.retention.ms", "desired": "3600000", "actual": "1000"}]
+    assert describe(kafka_admin, name)["retention.ms"] == "1000"  # type: ignore[index]
+    assert not {"DriftCorrected", "Updated"} & set(event_reasons(namespace, name))

@@ -24,7 +24,7 @@ def object_after(outcome: Outcome, generation: int = 2, observed: int | None = N
         (Outcome.retrying("Kafka did not answer"), "Progressing"),
         (Outcome.progressing("Reassigning", {}, 2.0), "Progressing"),
         (Outcome.stalled("InvalidConfig", "Kafka refused"), "Degraded"),
-        (Outcome.drifted("changed outside", (DriftItem(field="f", desired="1", actual="2"),), {}), "Degraded"),
+        (Outcome.drifted("changed outside", (DriftItem(field="f", desired="1", actual="2"),), {}), "Healthy"),
         (Outcome.suspended(), "Suspended"),
     ],
 )

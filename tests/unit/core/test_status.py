@@ -89,10 +89,10 @@ def test_recovery_removes_the_abnormal_conditions() -> None:
     assert set(conditions_by_type(fixed.status)) == {"Ready"}
 
 
-def test_suspended_is_ready_unknown_with_reason_suspended() -> None:
+def test_suspended_is_ready_true_with_reason_suspended_so_gitops_tools_do_not_wait() -> None:
     summary = summarize({}, Outcome.suspended(), generation=1, now=T0, handled_reconcile_token=None)
     ready_condition = conditions_by_type(summary.status)["Ready"]
-    assert (ready_condition["status"], ready_condition["reason"]) == ("Unknown", "Suspended")
+    assert (ready_condition["status"], ready_condition["reason"]) == ("True", "Suspended")
     assert [e.reason for e in summary.events] == ["Suspended"]
 
 
@@ -104,7 +104,7 @@ def test_drift_reported_lists_fields_and_sets_drifted_true() -> None:
     assert summary.status["drift"] == [{"field": "config.retention.ms", "desired": "1000", "actual": "2000"}]
     conditions = conditions_by_type(summary.status)
     assert conditions["Drifted"]["status"] == "True"
-    assert conditions["Ready"]["reason"] == "DriftDetected"
+    assert (conditions["Ready"]["status"], conditions["Ready"]["reason"]) == ("True", "DriftDetected")
     assert [(e.reason, e.warning) for e in summary.events] == [("DriftDetected", True)]
 
 
@@ -152,6 +152,16 @@ def test_progressing_keeps_reconciling_true_and_announces_nothing_by_itself() ->
     assert summary.events == ()
 
 
+def test_only_a_ready_outcome_records_the_generation_as_applied() -> None:
+    applied = summarize({}, ready(), generation=3, now=T0, handled_reconcile_token=None).status
+    assert applied["lastAppliedGeneration"] == 3
+    retrying = summarize(applied, Outcome.retrying("down"), generation=4, now=T1, handled_reconcile_token=None).status
+    assert retrying["lastAppliedGeneration"] == 3
+    drift = (DriftItem(field="f", desired="1", actual="2"),)
+    drifted = summarize(applied, Outcome.drifted("d", drift, {}), generation=3, now=T1, handled_reconcile_token=None)
+    assert drifted.status["lastAppliedGeneration"] == 3
+
+
 def test_reconcile_request_token_is_echoed() -> None:
     status = summarize({}, ready(), generation=1, now=T0, handled_reconcile_token="2026-11-27T10:00").status
     assert status["lastHandledReconcileAt"] == "2026-11-27T10:00"
@@ -192,4 +202,5 @@ def test_kstatus_invariants_hold_after_any_sequence_of_outcomes(outcomes: list[O
         assert all(c["status"] == "True" for t, c in conditions.items() if t != "Ready")
         assert all(c["observedGeneration"] == generation for c in conditions.values())
         assert status["observedGeneration"] == generation
-        assert (conditions["Ready"]["status"] == "True") == (outcome.phase is Phase.READY)
+        settled = outcome.phase in (Phase.READY, Phase.DRIFTED, Phase.SUSPENDED)
+        assert (conditions["Ready"]["status"] == "True") == settled

@@ -1,0 +1,33 @@
+"""A status computed for one object never lands on another made under the same name."""
+
+from __future__ import annotations
+
+import pytest
+
+from controllers.core.kube import KubeApi, KubeError
+from controllers.core.objects import ObjectKey, ResourceInfo
+from tests.integration.helpers import GROUP, PLURAL, VERSION, custom_objects, get, kafka_topic, kubectl, unique
+
+RESOURCE = ResourceInfo(GROUP, VERSION, PLURAL, "KafkaTopic")
+
+
+def create(namespace: str, name: str) -> str:
+    created = custom_objects().create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, kafka_topic(name))
+    return str(created["metadata"]["uid"])
+
+
+async def test_a_status_write_for_a_deleted_object_does_not_reach_its_successor(namespace: str) -> None:
+    # No operator here: this is the API server's answer to the operator's write, on its own.
+    name = unique("recreated")
+    old_uid = create(namespace, name)
+    kubectl("delete", "kafkatopic", name, "-n", namespace)
+    new_uid = create(namespace, name)
+    kube = KubeApi.from_environment()
+    try:
+        with pytest.raises(KubeError, match="422"):
+            await kube.replace_status(RESOURCE, ObjectKey(namespace, name), old_uid, {"observedGeneration": 7})
+        assert "status" not in get(namespace, name)
+        await kube.replace_status(RESOURCE, ObjectKey(namespace, name), new_uid, {"observedGeneration": 7})
+        assert get(namespace, name)["status"] == {"observedGeneration": 7}
+    finally:
+        await kube.close()

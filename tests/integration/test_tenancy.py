@@ -1,0 +1,85 @@
+"""Many teams, one operator: the tenancy policy holds before any Kafka call, and for deletion too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+from kubernetes import client
+
+from tests.integration.conftest import MAX_PARTITIONS, TENANT_NAMESPACE, TENANT_PREFIX, RunningOperator
+from tests.integration.helpers import (
+    apply,
+    condition,
+    describe,
+    described_as,
+    events,
+    exists,
+    kafka_topic,
+    kubectl,
+    unique,
+    wait_for,
+    wait_ready,
+    wait_reason,
+)
+
+
+@pytest.fixture
+def tenant_namespace() -> Iterator[str]:
+    client.CoreV1Api().create_namespace({"metadata": {"name": TENANT_NAMESPACE}})
+    yield TENANT_NAMESPACE
+    client.CoreV1Api().delete_namespace(TENANT_NAMESPACE)
+    wait_for(lambda: not namespace_exists(TENANT_NAMESPACE), timeout=90, what="tenant namespace gone")
+
+
+def namespace_exists(name: str) -> bool:
+    try:
+        client.CoreV1Api().read_namespace(name)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def test_a_namespace_manages_topics_with_its_prefix_only(
+    operator: RunningOperator, tenant_namespace: str, kafka_admin: AdminClient
+) -> None:
+    own = unique(f"{TENANT_PREFIX}orders")
+    apply(tenant_namespace, kafka_topic("own", 1, 1, topicName=own))
+    wait_ready(tenant_namespace, "own")
+
+    foreign = unique("team-b.orders")
+    apply(tenant_namespace, kafka_topic("foreign", 1, 1, topicName=foreign))
+    obj = wait_reason(tenant_namespace, "foreign", "False", "NotPermitted")
+    message = condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert f"may only manage names starting with '{TENANT_PREFIX}'" in message
+    assert describe(kafka_admin, foreign) is None  # refused before any Kafka call
+
+
+def test_deleting_an_object_for_another_teams_topic_never_deletes_it(
+    operator: RunningOperator, tenant_namespace: str, kafka_admin: AdminClient
+) -> None:
+    """A namespace editor cannot use deletionPolicy: Delete to remove a topic they do not own."""
+    victim = unique("team-b.payments")
+    kafka_admin.create_topics([NewTopic(victim, 1, 1)])[victim].result(timeout=15)
+    described_as(kafka_admin, victim, lambda t: True)
+    apply(tenant_namespace, kafka_topic("grab", 1, 1, topicName=victim, deletionPolicy="Delete"))
+    wait_reason(tenant_namespace, "grab", "False", "NotPermitted")
+
+    kubectl("delete", "kafkatopic", "grab", "-n", tenant_namespace, "--timeout=60s")
+    assert not exists(tenant_namespace, "grab")
+    assert describe(kafka_admin, victim) is not None
+    retained = [e for e in events(tenant_namespace, "grab") if e["reason"] == "Retained"]
+    assert retained and retained[0]["type"] == "Warning" and "not permitted" in retained[0]["message"]
+
+
+def test_a_partition_count_above_the_platform_limit_is_refused(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient
+) -> None:
+    name = unique("huge")
+    apply(namespace, kafka_topic(name, MAX_PARTITIONS + 1, 1))
+    obj = wait_reason(namespace, name, "False", "NotPermitted")
+    assert f"above the tenancy policy's limit of {MAX_PARTITIONS}" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert describe(kafka_admin, name) is None
