@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 import kopf
 import prometheus_client
 
 from controllers.core.connections import Connections
 from controllers.core.controller import Controller
+from controllers.core.kind import Kind
 from controllers.core.kube import KubeApi
-from controllers.core.policy import load_policies
+from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.settings import Settings
-from controllers.kafkatopic import handlers as kafka_topic_handlers
+from controllers.core.watch import watch
 from controllers.kafkatopic.admin import KafkaAdmins
-from controllers.kafkatopic.model import RESOURCE
-from controllers.kafkatopic.reconciler import KafkaTopicKind
+from controllers.kafkatopic.kind import KafkaTopicKind
+from controllers.kafkatopic.model import KafkaTopicSpec, KafkaTopicStatus
 
 log = logging.getLogger("infometis")
 
@@ -42,27 +46,55 @@ def _kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
+@dataclass(frozen=True)
+class Service:
+    """What enabling one service's controller (--controllers NAME) adds to the process."""
+
+    kinds: tuple[Kind[Any, Any], ...]
+    background: tuple[Callable[[], Coroutine[Any, Any, None]], ...]
+    close: Callable[[], None]
+
+
+def kafka_service(settings: Settings, connections: Connections) -> Service:
+    admins = KafkaAdmins(linger=settings.batch_linger)
+    default = {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
+    topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(connections, admins, default)
+    return Service((topics,), (admins.serve_callbacks,), admins.close)
+
+
+# One entry per service; the seed design runs one reconciler per service, and each
+# Deployment enables its own (python -m controllers --controllers kafka).
+SERVICES: dict[str, Callable[[Settings, Connections], Service]] = {"kafka": kafka_service}
+
+
 async def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    unknown = sorted(set(settings.controllers) - SERVICES.keys())
+    if unknown:
+        raise SystemExit(f"--controllers: unknown {', '.join(unknown)}; known: {', '.join(SERVICES)}")
     kube = KubeApi.from_environment()
     connections = Connections(kube, ttl=settings.resync_interval)
-    admins = KafkaAdmins(linger=settings.batch_linger)
-    default_kafka = (
-        {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
-    )
-    kafka_topic_kind = KafkaTopicKind(connections, admins, default_kafka)
-    policies = load_policies(settings.tenancy_policy, {RESOURCE.plural: kafka_topic_kind.policy_model})
-    kafka_topics = Controller(
-        kafka_topic_kind,
-        kube,
-        resync_interval=settings.resync_interval,
-        max_concurrent=settings.max_concurrent_reconciles,
-        namespaces=settings.namespaces,
-        policy=policies[RESOURCE.plural],
-    )
+    services = [SERVICES[name](settings, connections) for name in settings.controllers]
+    kinds = [kind for service in services for kind in service.kinds]
+    try:
+        policies = load_policies(settings.tenancy_policy, {kind.resource.plural: kind.policy_model for kind in kinds})
+    except PolicyFileInvalid as error:
+        raise SystemExit(str(error)) from None
+    controllers = [
+        Controller(
+            kind,
+            kube,
+            resync_interval=settings.resync_interval,
+            max_concurrent=settings.max_concurrent_reconciles,
+            namespaces=settings.namespaces,
+            policy=policies[kind.resource.plural],
+        )
+        for kind in kinds
+    ]
 
     registry = kopf.OperatorRegistry()
-    kafka_topic_handlers.register(registry, kafka_topics)
+    for controller in controllers:
+        watch(registry, controller)
 
     # The same credential loaders as the writer: KUBECONFIG, else in-cluster.
     kopf.on.login(registry=registry)(kopf.login_via_client)
@@ -70,12 +102,14 @@ async def run(settings: Settings) -> None:
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)
     log.info(
-        "starting: namespaces=%s resync=%.0fs default Kafka=%s",
+        "starting: controllers=%s namespaces=%s resync=%.0fs default Kafka=%s",
+        ",".join(settings.controllers),
         ",".join(settings.namespaces) or "all",
         settings.resync_interval,
         settings.kafka_bootstrap_servers or "none",
     )
-    background = [asyncio.create_task(kafka_topics.run()), asyncio.create_task(admins.serve_callbacks())]
+    background = [asyncio.create_task(controller.run()) for controller in controllers]
+    background += [asyncio.create_task(task()) for service in services for task in service.background]
     try:
         await kopf.operator(
             registry=registry,
@@ -91,6 +125,7 @@ async def run(settings: Settings) -> None:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        admins.close()
+        for service in services:
+            service.close()
         await kube.close()
         log.info("stopped")

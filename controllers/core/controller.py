@@ -28,7 +28,7 @@ from typing import Any, Generic
 from pydantic import ValidationError
 
 from controllers.core import metrics
-from controllers.core.kind import Kind, ReconcileRequest, SpecT
+from controllers.core.kind import Kind, ReconcileRequest, SpecT, StatusT
 from controllers.core.kube import KubeApi, KubeError, Listing
 from controllers.core.model import DeletionPolicy
 from controllers.core.objects import ObjectKey, merge_patch
@@ -42,6 +42,7 @@ from controllers.core.outcome import (
 )
 from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.status import READY, STALLED, summarize
+from controllers.core.sync import remove, sync
 from controllers.core.workqueue import WorkQueue
 
 RECONCILE_REQUEST_ANNOTATION = "infometis.io/reconcile-requested-at"
@@ -75,10 +76,17 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None
     return next((c for c in status.get("conditions", []) if c.get("type") == kind), None)
 
 
-class Controller(Generic[SpecT]):
+class _WrittenStatus:
+    """The object's status as this pass last wrote it (an intent written mid-pass moves it on)."""
+
+    def __init__(self, status: Mapping[str, Any]) -> None:
+        self.status: Mapping[str, Any] = status
+
+
+class Controller(Generic[SpecT, StatusT]):
     def __init__(
         self,
-        kind: Kind[SpecT],
+        kind: Kind[SpecT, StatusT],
         kube: KubeApi,
         *,
         resync_interval: float,
@@ -90,6 +98,8 @@ class Controller(Generic[SpecT]):
         self._policy = policy
         self._kube = kube
         self._namespaces = namespaces  # watched namespaces; empty: all
+        # Per service instance: the resources no object manages, as of the last resync.
+        self.unmanaged: dict[str, tuple[str, ...]] = {}
         self._resync_interval = resync_interval
         self._max_concurrent = max_concurrent
         self._store: dict[ObjectKey, dict[str, Any]] = {}
@@ -103,8 +113,6 @@ class Controller(Generic[SpecT]):
         self._tasks: set[asyncio.Task[None]] = set()
         # Per object: ((generation, reconcile token), passes in a row with unconfirmed changes).
         self._unconfirmed: dict[ObjectKey, tuple[tuple[int, str | None], int]] = {}
-        # Change Events of a pass whose status write failed, to post after the next write.
-        self._unrecorded: dict[ObjectKey, tuple[EventNote, ...]] = {}
 
     # --- what to reconcile --------------------------------------------------------
 
@@ -127,7 +135,6 @@ class Controller(Generic[SpecT]):
         gone = self._store.pop(key, None)
         self._queue.discard(key)
         self._unconfirmed.pop(key, None)
-        self._unrecorded.pop(key, None)
         if gone is None:
             return
         claim = self.kind.claim(gone)
@@ -193,6 +200,34 @@ class Controller(Generic[SpecT]):
             await self._relist()
             for key in list(self._store):
                 self._queue.add(key)
+            await self._report_unmanaged()
+
+    async def _report_unmanaged(self) -> None:
+        """The seed design's orphan warning: resources no object manages, reported and never touched."""
+        try:
+            inventories = await self.kind.inventories()
+        except Exception:  # a report only: never let it stop the resync
+            self._log.exception("could not list unmanaged %ss", self.kind.noun)
+            return
+        claimed: dict[str, set[str]] = {}
+        for body in self._store.values():
+            instance = (body.get("status") or {}).get("clusterId")
+            if instance:
+                claimed.setdefault(instance, set()).add(self.kind.claim(body))
+        for instance, names in inventories:
+            unmanaged = tuple(sorted(names - claimed.get(instance, set())))
+            metrics.UNMANAGED.labels(self.kind.resource.kind, instance).set(len(unmanaged))
+            if unmanaged != self.unmanaged.get(instance):
+                self.unmanaged[instance] = unmanaged
+                shown = ", ".join(unmanaged[:20]) + (f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else "")
+                self._log.info(
+                    "%d %s(s) on %s are managed by no %s (left alone): %s",
+                    len(unmanaged),
+                    self.kind.noun,
+                    instance,
+                    self.kind.resource.kind,
+                    shown or "none",
+                )
 
     async def _relist(self) -> None:
         try:
@@ -233,13 +268,16 @@ class Controller(Generic[SpecT]):
         body = await self._sync_finalizer(key, body)
         if body is None:
             return
+        written = _WrittenStatus(body.get("status") or {})
         try:
             spec = self.kind.spec_model.model_validate(body.get("spec") or {})
         except ValidationError as error:
-            await self._finish(key, body, Outcome.stalled(INVALID_SPEC, f"The spec is invalid: {error}"), token)
+            await self._finish(
+                key, body, Outcome.stalled(INVALID_SPEC, f"The spec is invalid: {error}"), token, written
+            )
             return
 
-        refusal = self._policy.refusal(key.namespace, str(self.kind.claim(body)), spec)
+        refusal = self._policy.refusal(key.namespace, self.kind.claim(body), spec)
         if spec.suspend:
             outcome = Outcome.suspended()
         elif refusal is not None:
@@ -247,21 +285,20 @@ class Controller(Generic[SpecT]):
         elif self._stalled_until_new_generation(body, token):
             return
         else:
-            outcome = self._bound_unconfirmed(
-                key, body, token, await self._guarded(self.kind.reconcile, key, body, spec)
-            )
-        await self._finish(key, body, outcome, token)
+            outcome = self._bound_unconfirmed(key, body, token, await self._guarded(sync, key, body, spec, written))
+        await self._finish(key, body, outcome, token, written)
 
     async def _guarded(
         self,
-        step: Callable[[ReconcileRequest[SpecT]], Awaitable[Outcome]],
+        step: Callable[[Kind[SpecT, StatusT], ReconcileRequest[SpecT, StatusT]], Awaitable[Outcome]],
         key: ObjectKey,
         body: Mapping[str, Any],
         spec: SpecT,
+        written: _WrittenStatus,
     ) -> Outcome:
-        """The kind's step, with any exception turned into a status a user can read."""
+        """A sync or removal step, with any exception turned into a status a user can read."""
         try:
-            return await step(self._request(key, body, spec))
+            return await step(self.kind, self._request(key, body, spec, written))
         except Exception as error:
             # A bug or a surprise from a client: the traceback goes to the log once per
             # pass, the status says what happened (the type only: a client's text could
@@ -297,11 +334,28 @@ class Controller(Generic[SpecT]):
             requeue_after=None,
         )
 
-    def _request(self, key: ObjectKey, body: Mapping[str, Any], spec: SpecT) -> ReconcileRequest[SpecT]:
-        status = body.get("status") or {}
-        spec_applied = status.get("lastAppliedGeneration") == body["metadata"]["generation"]
+    def _request(
+        self, key: ObjectKey, body: Mapping[str, Any], spec: SpecT, written: _WrittenStatus
+    ) -> ReconcileRequest[SpecT, StatusT]:
+        status = self.kind.status_model.model_validate(body.get("status") or {})
         peers = tuple(self._store[other] for other in self._claimants.get(self.kind.claim(body), ()) if other != key)
-        return ReconcileRequest(key=key, body=body, spec=spec, status=status, spec_applied=spec_applied, peers=peers)
+
+        async def record_intent(entries: list[dict[str, Any]]) -> bool:
+            intended = {**written.status, "pendingEvents": entries}
+            if not await self._write_status(key, body["metadata"]["uid"], written.status, intended):
+                return False
+            written.status = intended
+            return True
+
+        return ReconcileRequest(
+            key=key,
+            body=body,
+            spec=spec,
+            status=status,
+            spec_applied=status.last_applied_generation == body["metadata"]["generation"],
+            peers=peers,
+            record_intent=record_intent,
+        )
 
     def _stalled_until_new_generation(self, body: Mapping[str, Any], token: str | None) -> bool:
         """A request the service refused is not re-sent for the same spec."""
@@ -314,28 +368,27 @@ class Controller(Generic[SpecT]):
             and (token is None or token == status.get("lastHandledReconcileAt"))
         )
 
-    async def _finish(self, key: ObjectKey, body: Mapping[str, Any], outcome: Outcome, token: str | None) -> None:
+    async def _finish(
+        self, key: ObjectKey, body: Mapping[str, Any], outcome: Outcome, token: str | None, written: _WrittenStatus
+    ) -> None:
         summary = summarize(
-            body.get("status") or {},
+            written.status,
             outcome,
             generation=body["metadata"]["generation"],
             now=_now(),
             handled_reconcile_token=token,
         )
         metrics.RECONCILES.labels(self.kind.resource.kind, outcome.phase.value).inc()
-        carried = self._unrecorded.pop(key, ())
-        written = await self._write_status(key, body, summary.status)
-        if written:
+        stored = await self._write_status(key, body["metadata"]["uid"], written.status, summary.status)
+        if stored:
             # Events follow the status they describe: a status write that fails posts none,
-            # so the retry that computes the same transition again does not post it twice.
-            for note in carried + summary.events:
+            # and the next pass says them (change Events from status.pendingEvents, with
+            # stable ids, so none is said twice).
+            for note in summary.events:
                 log = self._log.warning if note.warning else self._log.info
                 log("%s: %s: %s", key, note.reason, note.message)
-            await self._record_in_order(body, carried + summary.events)
-        else:
-            # What was changed this pass will not be found again; say it after the next write.
-            self._unrecorded[key] = carried + outcome.events
-        if not written or outcome.phase is Phase.RETRYING:
+            await self._record_in_order(body, summary.events)
+        if not stored or outcome.phase is Phase.RETRYING:
             delay = self._queue.add_with_backoff(key)
             self._log.debug("%s: retrying in %.0fs", key, delay)
             return
@@ -343,13 +396,15 @@ class Controller(Generic[SpecT]):
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
 
-    async def _write_status(self, key: ObjectKey, body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    async def _write_status(
+        self, key: ObjectKey, uid: str, previous: Mapping[str, Any], status: Mapping[str, Any]
+    ) -> bool:
         """The status, if it changed, to this very object (not one recreated under its name); False if
         the write failed."""
-        if not merge_patch(body.get("status") or {}, status):
+        if not merge_patch(previous, status):
             return True
         try:
-            updated = await self._kube.replace_status(self.kind.resource, key, body["metadata"]["uid"], status)
+            updated = await self._kube.replace_status(self.kind.resource, key, uid, status)
         except KubeError as error:
             self._log.warning("%s: status write failed: %s", key, error)
             return False
@@ -365,7 +420,12 @@ class Controller(Generic[SpecT]):
     async def _record(self, body: Mapping[str, Any], note: EventNote) -> None:
         try:
             await self._kube.record_event(
-                body, self.kind.resource, reason=note.reason, message=note.message, warning=note.warning
+                body,
+                self.kind.resource,
+                reason=note.reason,
+                message=note.message,
+                warning=note.warning,
+                event_id=note.event_id,
             )
         except (KubeError, OSError) as error:
             self._log.warning("%s: could not record Event %s: %s", ObjectKey.of(body), note.reason, error)
@@ -409,6 +469,7 @@ class Controller(Generic[SpecT]):
             why = "reconciliation is suspended" if suspended else "deletionPolicy is Retain"
             await self._record(body, EventNote(RETAINED, f"Left the {self.kind.noun} in place: {why}."))
         else:
+            written = _WrittenStatus(body.get("status") or {})
             try:
                 spec = self.kind.spec_model.model_validate(body.get("spec") or {})
             except ValidationError as error:
@@ -417,17 +478,17 @@ class Controller(Generic[SpecT]):
                     f"Cannot delete the {self.kind.noun}: the spec is invalid ({error}). Fix it, or set "
                     f"deletionPolicy: Retain to let this object go and keep the {self.kind.noun}.",
                 )
-                await self._finish(key, body, invalid, None)
+                await self._finish(key, body, invalid, None, written)
                 return
-            refusal = self._policy.refusal(key.namespace, str(self.kind.claim(body)), spec)
+            refusal = self._policy.refusal(key.namespace, self.kind.claim(body), spec)
             if refusal is not None:
                 note = EventNote(RETAINED, f"Left the {self.kind.noun} in place: not permitted: {refusal}.", True)
                 await self._record(body, note)
                 outcome = Outcome.ready("", {})
             else:
-                outcome = await self._guarded(self.kind.delete, key, body, spec)
+                outcome = await self._guarded(remove, key, body, spec, written)
             if outcome.phase is not Phase.READY:
-                await self._finish(key, body, outcome, None)
+                await self._finish(key, body, outcome, None, written)
                 return
             for note in outcome.events:
                 self._log.info("%s: %s: %s", key, note.reason, note.message)

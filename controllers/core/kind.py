@@ -1,51 +1,157 @@
-"""What the core loop needs from each kind (KafkaTopic, and later others)."""
+"""What the core needs from each kind: a model, a pure plan, a thin service client, and this small class.
+
+The core (controllers.core.sync) does everything kinds share: resolving the
+connection, ownership of contested resources, adoption, the report-or-apply
+decision, applying and verifying, the Event vocabulary, and turning failures
+into conditions. A kind answers the questions only it can: how to reach its
+service, what the resource looks like there, which changes make it match the
+spec, and what the result means.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from controllers.core.model import CommonSpec
+from controllers.core.model import CommonSpec, CommonStatus, DriftItem
 from controllers.core.objects import ObjectKey, ResourceInfo
 from controllers.core.outcome import Outcome
 from controllers.core.policy import KindPolicy
 
 SpecT = TypeVar("SpecT", bound=CommonSpec)
+StatusT = TypeVar("StatusT", bound=CommonStatus)
 
 
 @dataclass(frozen=True)
-class ReconcileRequest(Generic[SpecT]):
+class Blocker:
+    """Why (part of) the spec cannot be applied until a user acts."""
+
+    reason: str
+    message: str
+
+
+class Change(Protocol):
+    """One change to the service, as a pure plan proposes it."""
+
+    # It makes the resource exist: announced as Created.
+    creates: ClassVar[bool]
+    # It completes after the call returns (a data copy): verification does not wait for it.
+    settles_later: ClassVar[bool]
+    # The Event reason announcing it, when not part of an Updated Event (e.g. ReassignmentStarted).
+    event_reason: ClassVar[str | None]
+
+    def summary(self) -> str:
+        """What the change does, with old and new values: 'partitions 2 -> 4'."""
+        ...
+
+    def drift(self) -> tuple[DriftItem, ...]:
+        """The differences this change removes, field by field."""
+        ...
+
+
+class Plan(Protocol):
+    @property
+    def changes(self) -> Sequence[Change]: ...
+
+    @property
+    def blocker(self) -> Blocker | None: ...
+
+
+class Observation(Protocol):
+    @property
+    def instance(self) -> str:
+        """The service instance's identity (a Kafka cluster id): claims conflict only on one instance."""
+        ...
+
+    @property
+    def resource_id(self) -> str | None:
+        """The resource's own id on the service (a topic id); None when it does not exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReconcileRequest(Generic[SpecT, StatusT]):
     key: ObjectKey
     body: Mapping[str, Any]
     spec: SpecT
-    status: Mapping[str, Any]
+    status: StatusT
     # True when the current generation was already applied and confirmed, so
     # any difference found now was made outside the operator: drift.
     spec_applied: bool
     # Other objects claiming the same external resource (see Kind.claim).
     peers: tuple[Mapping[str, Any], ...]
+    # Writes the Events a pass is about to earn into the status before it changes
+    # the service, so a crash in between neither loses nor mislabels them.
+    record_intent: Callable[[list[dict[str, Any]]], Awaitable[bool]]
 
 
-class Kind(Protocol[SpecT]):
+class Kind(Protocol[SpecT, StatusT]):
     resource: ResourceInfo
     noun: str  # what the external resource is called in messages: "topic"
     spec_model: type[SpecT]
+    status_model: type[StatusT]
     finalizer: str
     policy_model: type[KindPolicy]  # this kind's section of the tenancy policy file
     # Stall reasons that come from the service refusing a request: retrying
     # the same spec would be refused again, so only a new generation (or a
     # manual reconcile request) tries again.
     sticky_stall_reasons: frozenset[str]
+    # The errors its client raises for service failures (unreachable, refused).
+    service_errors: tuple[type[Exception], ...]
 
-    def claim(self, body: Mapping[str, Any]) -> Hashable:
-        """The external resource this object manages (e.g. the topic name)."""
+    def claim(self, body: Mapping[str, Any]) -> str:
+        """The name of the external resource this object manages (e.g. the topic name)."""
         ...
 
-    async def reconcile(self, request: ReconcileRequest[SpecT]) -> Outcome:
-        """Observe, plan and apply; never raises for service or spec problems."""
+    async def client(self, namespace: str, spec: SpecT, *, fresh: bool) -> Any:
+        """The service client for this object's connection; raises ClusterRefInvalid or KubeError.
+        `fresh` reads a clusterRef Secret now instead of from the cache (deletions)."""
         ...
 
-    async def delete(self, request: ReconcileRequest[SpecT]) -> Outcome:
-        """Delete the external resource (deletionPolicy: Delete); READY when it is gone."""
+    async def observe(
+        self, client: Any, request: ReconcileRequest[SpecT, StatusT], *, applied: Sequence[Any]
+    ) -> Observation:
+        """The resource as the service has it (`applied`: the changes just made, if any)."""
+        ...
+
+    def plan(self, request: ReconcileRequest[SpecT, StatusT], observation: Any) -> Plan:
+        """Pure: the changes that make the service match the spec, and what blocks the rest."""
+        ...
+
+    def apply(self, client: Any, change: Any) -> Awaitable[None]:
+        """Make one change; raises one of service_errors."""
+        ...
+
+    def failure(self, client: Any, name: str, change: Any | None, error: Exception) -> Outcome:
+        """What a service error means: while observing (`change` None) or making `change`."""
+        ...
+
+    def verdict(
+        self, request: ReconcileRequest[SpecT, StatusT], observation: Any, plan: Any, *, applied: Sequence[Any]
+    ) -> Outcome:
+        """The outcome once the service was observed after applying `applied`: ready, in progress
+        or stalled (the core adds the Events of the changes and the facts)."""
+        ...
+
+    def facts(self, request: ReconcileRequest[SpecT, StatusT], observation: Any, plan: Any) -> dict[str, Any]:
+        """Kind-specific status fields as observed (None values remove fields); observation and plan
+        are None when the service was not reached."""
+        ...
+
+    def recorded_id(self, status: StatusT) -> str | None:
+        """The resource id this object's status recorded (None: it never managed the resource)."""
+        ...
+
+    def protected(self, observation: Any) -> str | None:
+        """Why the observed resource must never be touched (a service's internal resource), or None."""
+        ...
+
+    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
+        """For each service instance the operator reaches: its id and the names of every resource
+        of this kind on it (internal ones left out), for the unmanaged-resource report."""
+        ...
+
+    def delete(self, client: Any, name: str) -> Awaitable[None]:
+        """Delete the external resource; raises one of service_errors."""
         ...

@@ -37,6 +37,7 @@ REPORTING_COMPONENT = "infometis-operator"
 class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"Kubernetes API answered {status}: {message}")
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -184,14 +185,26 @@ class KubeApi:
         )
 
     async def record_event(
-        self, involved: Mapping[str, Any], resource: ResourceInfo, *, reason: str, message: str, warning: bool
+        self,
+        involved: Mapping[str, Any],
+        resource: ResourceInfo,
+        *,
+        reason: str,
+        message: str,
+        warning: bool,
+        event_id: str | None,
     ) -> None:
+        """Post an Event; one with an `event_id` is named after it, so posting it again changes nothing."""
         meta = involved["metadata"]
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "metadata": (
+                {"name": f"{meta['name'][:200]}.{event_id}", "namespace": meta["namespace"]}
+                if event_id
+                else {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]}
+            ),
             "involvedObject": {
                 "apiVersion": resource.api_version,
                 "kind": resource.kind,
@@ -210,9 +223,13 @@ class KubeApi:
             "lastTimestamp": now,
             "count": 1,
         }
-        await self._request(
-            "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event, content_type="application/json"
-        )
+        try:
+            await self._request(
+                "POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event, content_type="application/json"
+            )
+        except KubeError as error:
+            if not (event_id and error.status == 409):  # 409 AlreadyExists: said before
+                raise
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data, decoded; None if there is no such Secret."""

@@ -6,7 +6,7 @@ and how an operator's owner sees what it does without reading logs.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
     "infometis_reconciles_total", "Reconciles finished, by kind and resulting phase.", ["kind", "phase"]
@@ -29,4 +29,9 @@ SERVICE_REQUESTS = Counter(
     "infometis_service_protocol_requests_total",
     "Protocol requests sent to a service, by request type (Kafka: from librdkafka statistics).",
     ["service", "request"],
+)
+UNMANAGED = Gauge(
+    "infometis_unmanaged_resources",
+    "Resources on a service instance that no object manages (found at each resync, never touched).",
+    ["kind", "instance"],
 )

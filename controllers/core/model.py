@@ -81,7 +81,17 @@ class DriftItem(CamelModel):
     actual: str = Field(description="The value the service has.")
 
 
+class PendingEvent(CamelModel):
+    reason: str
+    message: str
+    event_id: str = Field(description="Stable id: posting it again is the same Event.")
+    fields: list[str] = Field(default_factory=list, description="The fields of the changes it announces.")
+
+
 class CommonStatus(CamelModel):
+    # Read back from the API server at every reconcile: a field an older operator
+    # wrote is no reason to fail.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
     observed_generation: int | None = Field(
         default=None, description="The last metadata.generation the operator handled, failed ones included."
     )
@@ -107,4 +117,11 @@ class CommonStatus(CamelModel):
     drift: list[DriftItem] = Field(
         default_factory=list,
         description="Differences made outside this object and left in place (driftPolicy: Report).",
+    )
+    pending_events: list[PendingEvent] = Field(
+        default_factory=list,
+        description=(
+            "Events a reconcile recorded before changing the service, announced once the changes show; "
+            "present only while a change is under way."
+        ),
     )

@@ -44,6 +44,9 @@ class EventNote:
     reason: str
     message: str
     warning: bool = False
+    # A stable id for Events that must be said once even if posted again (a pass
+    # repeated after a crash); None for state transitions, said as they happen.
+    event_id: str | None = None
 
 
 @dataclass(frozen=True)

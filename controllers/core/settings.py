@@ -24,6 +24,7 @@ def parse_duration(text: str) -> float:
 
 @dataclass(frozen=True)
 class Settings:
+    controllers: tuple[str, ...]
     namespaces: tuple[str, ...]
     resync_interval: float
     kafka_bootstrap_servers: str | None
@@ -44,7 +45,15 @@ class _Option:
     help: str
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 _OPTIONS = (
+    _Option(
+        "--controllers", "INFOMETIS_CONTROLLERS", "kafka", _names,
+        "the services whose kinds this process runs, comma-separated (kafka: KafkaTopic)",
+    ),
     _Option(
         "--resync-interval", "INFOMETIS_RESYNC_INTERVAL", "30s", parse_duration,
         "how often every object is compared with its service to catch drift",
@@ -105,7 +114,10 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     if args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         parser.error(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {args.log_level}")
     watched = args.namespaces or [n for n in os.environ.get("WATCH_NAMESPACE", "").split(",") if n]
+    if not args.controllers:
+        parser.error("--controllers needs at least one name")
     return Settings(
+        controllers=args.controllers,
         namespaces=tuple(watched),
         resync_interval=args.resync_interval,
         kafka_bootstrap_servers=args.kafka_bootstrap_servers,

@@ -189,6 +189,15 @@ class KafkaAdmin:
     async def delete(self, topic: str) -> None:
         await self._submit(self._delete, topic)
 
+    async def topic_names(self) -> tuple[str, frozenset[str]]:
+        """The cluster id and the name of every topic on it (one Metadata request, off the event loop)."""
+        self._count_call("list_topics", 1)
+        try:
+            metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
+        except KafkaException as error:
+            raise _kafka_error(error) from None
+        return metadata.cluster_id, frozenset(metadata.topics)
+
     def explain(self, error: Exception) -> str:
         """A failure in words, leading with the client's latest connection error: a
         request timing out says little, "SASL authentication error" says what to fix."""
@@ -405,6 +414,9 @@ class KafkaAdmins:
     def __init__(self, *, linger: float) -> None:
         self._linger = linger
         self._admins: dict[Any, KafkaAdmin] = {}
+
+    def in_use(self) -> list[KafkaAdmin]:
+        return list(self._admins.values())
 
     def for_connection(self, connection: Connection) -> KafkaAdmin:
         admin = self._admins.get(connection.identity)

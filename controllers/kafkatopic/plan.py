@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
+from controllers.core.kind import Blocker
 from controllers.core.model import DriftItem
 from controllers.kafkatopic.model import KafkaTopicSpec
 from controllers.kafkatopic.state import ConfigValue, ObservedTopic
@@ -17,6 +19,7 @@ from controllers.kafkatopic.state import ConfigValue, ObservedTopic
 INSUFFICIENT_BROKERS = "InsufficientBrokers"
 PARTITIONS_EXCEED_SPEC = "PartitionsExceedSpec"
 UNSET = "unset (default)"
+REASSIGNMENT_STARTED = "ReassignmentStarted"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class DesiredTopic:
 
 @dataclass(frozen=True)
 class CreateTopic:
+    creates: ClassVar[bool] = True
+    settles_later: ClassVar[bool] = False
+    event_reason: ClassVar[str | None] = None
+
     name: str
     partitions: int
     replication_factor: int
@@ -50,6 +57,10 @@ class CreateTopic:
 
 @dataclass(frozen=True)
 class IncreasePartitions:
+    creates: ClassVar[bool] = False
+    settles_later: ClassVar[bool] = False
+    event_reason: ClassVar[str | None] = None
+
     name: str
     current: int
     desired: int
@@ -76,6 +87,10 @@ class ConfigUpdate:
 
 @dataclass(frozen=True)
 class AlterConfig:
+    creates: ClassVar[bool] = False
+    settles_later: ClassVar[bool] = False
+    event_reason: ClassVar[str | None] = None
+
     name: str
     updates: tuple[ConfigUpdate, ...]
 
@@ -95,6 +110,10 @@ class AlterConfig:
 
 @dataclass(frozen=True)
 class ReassignReplicas:
+    creates: ClassVar[bool] = False
+    settles_later: ClassVar[bool] = True
+    event_reason: ClassVar[str | None] = REASSIGNMENT_STARTED
+
     name: str
     current: int
     desired: int
@@ -109,14 +128,6 @@ class ReassignReplicas:
 
 
 Change = CreateTopic | IncreasePartitions | AlterConfig | ReassignReplicas
-
-
-@dataclass(frozen=True)
-class Blocker:
-    """Why (part of) the spec cannot be applied until a user acts."""
-
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,13 @@ class ClusterFacts:
 class Observation:
     topic: ObservedTopic | None  # None: no such topic
     cluster: ClusterFacts
+    # Partitions whose replicas are being moved (asked only while a factor change is due).
+    reassigning: frozenset[int] = frozenset()
+
+    @property
+    def instance(self) -> str:
+        return self.cluster.cluster_id
+
+    @property
+    def resource_id(self) -> str | None:
+        return self.topic.topic_id if self.topic else None

@@ -104,6 +104,7 @@ class RunningOperator:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_url: str
+    kubeconfig: Path  # the operator's ServiceAccount credentials
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -146,14 +147,29 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    running = RunningOperator(process, log_path, f"http://127.0.0.1:{metrics_port}/metrics")
+    running = RunningOperator(process, log_path, f"http://127.0.0.1:{metrics_port}/metrics", kubeconfig)
     _operators.append(running)
     wait_for(lambda: "starting:" in running.log() or process.poll() is not None, timeout=30, what="operator start")
     assert process.poll() is None, f"the operator exited at start:\n{running.log()}"
     yield running
+    before_stop = len(running.log())
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    assert "Traceback" not in running.log(), f"the operator logged an unexpected error:\n{running.log()}"
+    stopping = running.log()[before_stop:]
+    assert "Traceback" not in stopping, f"the operator logged an unexpected error at shutdown:\n{stopping}"
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_from_this_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The test that makes the operator log a traceback fails, not the session's teardown."""
+    if "operator" not in request.fixturenames:
+        yield
+        return
+    running: RunningOperator = request.getfixturevalue("operator")
+    start = len(running.log())
+    yield
+    logged = running.log()[start:]
+    assert "Traceback" not in logged, f"the operator logged an unexpected error during this test:\n{logged}"

@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -184,6 +185,16 @@ def set_config_out_of_band(admin: AdminClient, topic: str, key: str, value: str)
 def create_secret(namespace: str, name: str, data: dict[str, str]) -> None:
     encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
     client.CoreV1Api().create_namespaced_secret(namespace, {"metadata": {"name": name}, "data": encoded})
+
+
+def kafka_requests(metrics_url: str, operation: str) -> float:
+    """How many batched Kafka calls of this operation the operator made, from its /metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if line.startswith(f'infometis_service_calls_total{{operation="{operation}",service="kafka"}}'):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def replace_secret(namespace: str, name: str, data: dict[str, str]) -> None:

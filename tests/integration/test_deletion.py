@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client
 
-from tests.integration.conftest import RunningOperator
+from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
-    REPO,
     apply,
     create_secret,
     describe,
@@ -46,6 +47,7 @@ def test_retain_leaves_the_topic_when_the_object_is_deleted(
     apply(namespace, kafka_topic(name, 1, 1))
     wait_ready(namespace, name)
     kubectl("delete", "kafkatopic", name, "-n", namespace, "--timeout=10s")
+    time.sleep(RESYNC_SECONDS * 2 + 1)  # long enough for a delete the operator might still send
     assert describe(kafka_admin, name) is not None
 
 
@@ -118,6 +120,7 @@ def test_a_delete_whose_connection_secret_is_gone_lets_the_object_go_and_keeps_t
     client.CoreV1Api().delete_namespaced_secret("kafka", namespace)
     kubectl("delete", "kafkatopic", name, "-n", namespace, "--timeout=60s")
 
+    time.sleep(RESYNC_SECONDS * 2 + 1)  # long enough for a delete the operator might still send
     assert describe(kafka_admin, name) is not None
     retained = [e for e in events(namespace, name) if e["reason"] == "Retained"]
     assert retained and retained[0]["type"] == "Warning"
@@ -154,11 +157,23 @@ def test_an_object_the_operator_cannot_parse_is_still_let_go_with_retain(
 
 
 @pytest.fixture
-def newer_crd() -> Iterator[None]:
+def newer_crd(namespace: str) -> Iterator[None]:
     """The KafkaTopic CRD with one spec field more than the operator knows, for the test's duration."""
-    crd = json.loads(kubectl("get", "crd", "kafkatopics.infometis.io", "-o", "json").stdout)
-    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    spec_schema["properties"]["futureField"] = {"type": "string"}
-    kubectl("replace", "-f", "-", stdin=json.dumps(crd))
+    original = json.loads(kubectl("get", "crd", "kafkatopics.infometis.io", "-o", "json").stdout)
+    newer = copy.deepcopy(original)
+    newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["futureField"] = {
+        "type": "string"
+    }
+    kubectl("replace", "-f", "-", stdin=json.dumps(newer))
+    # The API server takes up a new schema a moment after accepting it; until then it prunes the field.
+    probe = unique("probe")
+
+    def newer_schema_in_force() -> bool:
+        apply(namespace, kafka_topic(probe, 1, 1, suspend=True, futureField="x"))
+        return bool(get(namespace, probe)["spec"].get("futureField") == "x")
+
+    wait_for(newer_schema_in_force, timeout=30, what="the newer schema in force")
+    kubectl("delete", "kafkatopic", probe, "-n", namespace)
     yield
-    kubectl("apply", "-k", str(REPO / "crds"))
+    del original["metadata"]["resourceVersion"]
+    kubectl("replace", "-f", "-", stdin=json.dumps(original))

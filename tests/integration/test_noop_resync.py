@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 
 from confluent_kafka.admin import AdminClient
 
@@ -14,19 +13,11 @@ from tests.integration.helpers import (
     event_reasons,
     events,
     get,
+    kafka_requests,
     kafka_topic,
     unique,
     wait_ready,
 )
-
-
-def kafka_requests(metrics_url: str, request: str) -> float:
-    with urllib.request.urlopen(metrics_url, timeout=5) as response:
-        text = response.read().decode()
-    for line in text.splitlines():
-        if line.startswith(f'infometis_service_calls_total{{operation="{request}",service="kafka"}}'):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def test_no_writes_over_several_resync_periods(operator: RunningOperator, namespace: str) -> None:

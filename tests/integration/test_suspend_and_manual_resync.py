@@ -14,6 +14,7 @@ from tests.integration.helpers import (
     described_as,
     event_reasons,
     get,
+    kafka_requests,
     kafka_topic,
     patch_spec,
     set_config_out_of_band,
@@ -32,7 +33,7 @@ def test_a_suspended_object_neither_corrects_nor_applies_until_resumed(
     wait_ready(namespace, name)
 
     patch_spec(namespace, name, {"suspend": True})
-    wait_reason(namespace, name, "Unknown", "Suspended")
+    wait_reason(namespace, name, "True", "Suspended")
     set_config_out_of_band(kafka_admin, name, "retention.ms", "1000")
     patch_spec(namespace, name, {"partitions": 3})
     time.sleep(RESYNC_SECONDS * 3 + 1)
@@ -63,6 +64,8 @@ def test_a_reconcile_request_retries_a_refused_spec(
     name = unique("retry")
     apply(namespace, kafka_topic(name, 1, 1, config={"no.such.config": "1"}))
     wait_reason(namespace, name, "False", "InvalidConfig")
+    creates = kafka_requests(operator.metrics_url, "create_topics")
     annotate(namespace, name, "infometis.io/reconcile-requested-at", "again")
     wait_for(lambda: get(namespace, name)["status"].get("lastHandledReconcileAt") == "again", what="token echoed")
     assert get(namespace, name)["status"]["conditions"][0]["reason"] == "InvalidConfig"
+    assert kafka_requests(operator.metrics_url, "create_topics") >= creates + 1  # the refused create was re-sent

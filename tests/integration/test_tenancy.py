@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from kubernetes import client
 
-from tests.integration.conftest import MAX_PARTITIONS, TENANT_NAMESPACE, TENANT_PREFIX, RunningOperator
+from tests.integration.conftest import MAX_PARTITIONS, RESYNC_SECONDS, TENANT_NAMESPACE, TENANT_PREFIX, RunningOperator
 from tests.integration.helpers import (
     apply,
     condition,
@@ -70,6 +71,7 @@ def test_deleting_an_object_for_another_teams_topic_never_deletes_it(
 
     kubectl("delete", "kafkatopic", "grab", "-n", tenant_namespace, "--timeout=60s")
     assert not exists(tenant_namespace, "grab")
+    time.sleep(RESYNC_SECONDS * 2 + 1)  # long enough for a delete the operator might still send
     assert describe(kafka_admin, victim) is not None
     retained = [e for e in events(tenant_namespace, "grab") if e["reason"] == "Retained"]
     assert retained and retained[0]["type"] == "Warning" and "not permitted" in retained[0]["message"]

@@ -1,62 +1,170 @@
-"""The core loop on its own: a kind that returns scripted outcomes, and a Kubernetes edge that records writes."""
+"""The core loop on its own: a toy service held in memory, and a Kubernetes edge that records writes.
+
+The toy service stores one value per name; a widget's spec declares the value.
+It can be made unreachable, or to accept writes it then never shows, and the
+recording edge can refuse status writes, so each failure the core must turn
+into a status is reproducible here in milliseconds. (The same behaviours are
+proven against the real API server and Kafka in tests/integration.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, Controller
-from controllers.core.kind import ReconcileRequest
+from controllers.core.kind import Blocker
 from controllers.core.kube import KubeError, Listing
-from controllers.core.model import CommonSpec
+from controllers.core.model import CommonSpec, CommonStatus, DriftItem
 from controllers.core.objects import ObjectKey, ResourceInfo
-from controllers.core.outcome import EventNote, Outcome
+from controllers.core.outcome import Outcome
 from controllers.core.policy import KindPolicy
 
 RESOURCE = ResourceInfo("example.io", "v1", "widgets", "Widget")
 
 
-class ScriptedKind:
+class WidgetSpec(CommonSpec):
+    value: str = "v1"
+
+
+class WidgetStatus(CommonStatus):
+    widget_id: str | None = None
+
+
+class ServiceDown(Exception):
+    pass
+
+
+@dataclass
+class ToyService:
+    values: dict[str, str] = field(default_factory=dict)
+    down: bool = False
+    shows_writes: bool = True
+    writes: int = 0
+
+
+@dataclass(frozen=True)
+class SetValue:
+    name: str
+    before: str | None
+    after: str
+    settles_later: ClassVar[bool] = False
+    event_reason: ClassVar[str | None] = None
+
+    @property
+    def creates(self) -> bool:  # type: ignore[override]
+        return self.before is None
+
+    def summary(self) -> str:
+        return f"created with value {self.after}" if self.before is None else f"value {self.before} -> {self.after}"
+
+    def drift(self) -> tuple[DriftItem, ...]:
+        return (DriftItem(field="value", desired=self.after, actual=str(self.before)),)
+
+
+@dataclass(frozen=True)
+class Seen:
+    instance: str
+    value: str | None
+
+    @property
+    def resource_id(self) -> str | None:
+        return None if self.value is None else "id-1"
+
+
+@dataclass(frozen=True)
+class WidgetPlan:
+    changes: tuple[SetValue, ...] = ()
+    blocker: Blocker | None = None
+
+
+class WidgetKind:
     resource = RESOURCE
     noun = "widget"
-    spec_model = CommonSpec
+    spec_model = WidgetSpec
+    status_model = WidgetStatus
     finalizer = "example.io/widget"
-    sticky_stall_reasons = frozenset({"Refused"})
     policy_model = KindPolicy
+    sticky_stall_reasons = frozenset({"Refused"})
+    service_errors: tuple[type[Exception], ...] = (ServiceDown,)
 
-    def __init__(self, *outcomes: Outcome | Exception) -> None:
-        self.outcomes = list(outcomes)
-        self.requests: list[ReconcileRequest[CommonSpec]] = []
+    def __init__(self, service: ToyService) -> None:
+        self.service = service
+        self.plans = 0
 
-    def claim(self, body: Mapping[str, Any]) -> Hashable:
+    def claim(self, body: Mapping[str, Any]) -> str:
         return str((body.get("spec") or {}).get("claim") or body["metadata"]["name"])
 
-    async def reconcile(self, request: ReconcileRequest[CommonSpec]) -> Outcome:
-        self.requests.append(request)
-        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+    async def client(self, namespace: str, spec: WidgetSpec, *, fresh: bool) -> ToyService:
+        return self.service
 
-    async def delete(self, request: ReconcileRequest[CommonSpec]) -> Outcome:
-        return Outcome.ready("", {})
+    async def observe(self, client: ToyService, request: Any, *, applied: Sequence[Any]) -> Seen:
+        if client.down:
+            raise ServiceDown("the toy service is down")
+        return Seen("toy-1", client.values.get(self.claim(request.body)))
+
+    def plan(self, request: Any, observation: Seen) -> WidgetPlan:
+        self.plans += 1
+        if observation.value == request.spec.value:
+            return WidgetPlan()
+        return WidgetPlan((SetValue(self.claim(request.body), observation.value, request.spec.value),))
+
+    def apply(self, client: ToyService, change: SetValue) -> Awaitable[None]:
+        async def write() -> None:
+            client.writes += 1
+            if client.shows_writes:
+                client.values[change.name] = change.after
+
+        return write()
+
+    def failure(self, client: ToyService, name: str, change: Any, error: Exception) -> Outcome:
+        return Outcome.retrying(f"{error}")
+
+    def verdict(self, request: Any, observation: Seen, plan: WidgetPlan, *, applied: Sequence[Any]) -> Outcome:
+        return Outcome.ready(f"Widget has value {observation.value}.", {})
+
+    def facts(self, request: Any, observation: Seen | None, plan: Any) -> dict[str, Any]:
+        return {"widgetId": observation.resource_id if observation else None}
+
+    def recorded_id(self, status: WidgetStatus) -> str | None:
+        return status.widget_id
+
+    def protected(self, observation: Seen) -> str | None:
+        return None
+
+    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
+        return [("toy-1", frozenset(self.service.values))]
+
+    def delete(self, client: ToyService, name: str) -> Awaitable[None]:
+        async def drop() -> None:
+            client.values.pop(name, None)
+
+        return drop()
 
 
 class RecordingKube:
-    """Records status writes and Events; can refuse status writes."""
+    """Stores written statuses and Events as the API server would (an Event name is unique)."""
 
     def __init__(self) -> None:
-        self.status_writes: list[Mapping[str, Any]] = []
-        self.events: list[str] = []
+        self.statuses: list[Mapping[str, Any]] = []
+        self.events: dict[str, str] = {}
         self.fail_status_writes = False
 
-    async def replace_status(self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]) -> None:
+    async def replace_status(
+        self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]
+    ) -> None:
         if self.fail_status_writes:
             raise KubeError(500, "etcd is having a bad day")
-        self.status_writes.append(status)
+        self.statuses.append(status)
 
-    async def record_event(self, involved: Mapping[str, Any], resource: ResourceInfo, **note: Any) -> None:
-        self.events.append(note["reason"])
+    async def record_event(
+        self, involved: Mapping[str, Any], resource: ResourceInfo, *, event_id: str | None, **note: Any
+    ) -> None:
+        self.events.setdefault(event_id or f"generated-{len(self.events)}", note["reason"])
+
+    def reasons(self) -> list[str]:
+        return list(self.events.values())
 
 
 def widget(name: str, *, generation: int = 1, version: int = 10, status: Any = None, **spec: Any) -> dict[str, Any]:
@@ -74,9 +182,9 @@ def widget(name: str, *, generation: int = 1, version: int = 10, status: Any = N
     }
 
 
-def controller_with(kind: ScriptedKind, kube: RecordingKube) -> Controller[CommonSpec]:
+def controller_with(kind: WidgetKind, kube: RecordingKube) -> Controller[WidgetSpec, WidgetStatus]:
     return Controller(
-        kind,
+        kind,  # type: ignore[arg-type]
         kube,  # type: ignore[arg-type]
         resync_interval=30,
         max_concurrent=1,
@@ -85,96 +193,189 @@ def controller_with(kind: ScriptedKind, kube: RecordingKube) -> Controller[Commo
     )
 
 
-async def reconcile_and_apply_status(controller: Controller[CommonSpec], kube: RecordingKube, key: ObjectKey) -> None:
+async def reconcile(controller: Controller[Any, Any], kube: RecordingKube, key: ObjectKey) -> None:
     """One pass; then the stored copy takes the written status, as the watch would bring it."""
-    before = len(kube.status_writes)
+    before = len(kube.statuses)
     await controller.reconcile(key)
-    for status in kube.status_writes[before:]:
+    for status in kube.statuses[before:]:
         controller._store[key]["status"] = dict(status)
 
 
-async def test_reported_drift_after_a_transient_failure_is_still_drift_not_an_unapplied_spec() -> None:
-    kind = ScriptedKind(Outcome.ready("in sync", {}), Outcome.retrying("service down"), Outcome.ready("in sync", {}))
+def ready_reason(controller: Controller[Any, Any], key: ObjectKey) -> tuple[str, str]:
+    ready = next(c for c in controller._store[key]["status"]["conditions"] if c["type"] == "Ready")
+    return ready["status"], ready["reason"]
+
+
+KEY = ObjectKey("ns", "a")
+
+
+async def test_reported_drift_after_a_transient_failure_is_still_only_reported() -> None:
+    service = ToyService()
     kube = RecordingKube()
-    controller = controller_with(kind, kube)
-    key = ObjectKey("ns", "a")
+    controller = controller_with(WidgetKind(service), kube)
     controller.on_watch_event(None, widget("a", driftPolicy="Report"))
-    for _ in range(3):
-        await reconcile_and_apply_status(controller, kube, key)
-    assert [r.spec_applied for r in kind.requests] == [False, True, True]
+    await reconcile(controller, kube, KEY)
+    assert ready_reason(controller, KEY) == ("True", "Succeeded")
+
+    service.down = True
+    await reconcile(controller, kube, KEY)
+    assert ready_reason(controller, KEY) == ("False", "ProgressingWithRetry")
+    service.values["a"] = "changed outside"
+    service.down = False
+    await reconcile(controller, kube, KEY)
+
+    assert ready_reason(controller, KEY) == ("True", "DriftDetected")
+    assert service.values["a"] == "changed outside"
 
 
-async def test_a_new_generation_is_not_applied_until_a_ready_pass() -> None:
-    kind = ScriptedKind(Outcome.ready("in sync", {}))
+async def test_a_new_generation_is_applied_whatever_the_drift_policy() -> None:
+    service = ToyService()
     kube = RecordingKube()
-    controller = controller_with(kind, kube)
-    key = ObjectKey("ns", "a")
-    controller.on_watch_event(None, widget("a"))
-    await reconcile_and_apply_status(controller, kube, key)
-    controller._store[key]["metadata"]["generation"] = 2
-    await reconcile_and_apply_status(controller, kube, key)
-    assert [r.spec_applied for r in kind.requests] == [False, False]
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", driftPolicy="Report"))
+    await reconcile(controller, kube, KEY)
+    controller._store[KEY]["metadata"]["generation"] = 2
+    controller._store[KEY]["spec"]["value"] = "v2"
+    await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v2"
+    assert kube.reasons() == ["Created", "Updated"]
 
 
 async def test_an_exception_from_the_kind_ends_as_a_readable_retrying_status() -> None:
-    kind = ScriptedKind(RuntimeError("boom"))
+    kind = WidgetKind(ToyService())
+    kind.plan = None  # type: ignore[assignment, method-assign]  # calling it raises TypeError: a bug
     kube = RecordingKube()
     controller = controller_with(kind, kube)
     controller.on_watch_event(None, widget("a"))
-    await controller.reconcile(ObjectKey("ns", "a"))
-    ready = kube.status_writes[-1]["conditions"][0]
+    await reconcile(controller, kube, KEY)
+    ready = kube.statuses[-1]["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ProgressingWithRetry")
-    assert "RuntimeError" in ready["message"]
-    assert kube.events == ["ProgressingWithRetry"]
+    assert "TypeError" in ready["message"]
+    assert kube.reasons() == ["ProgressingWithRetry"]
 
 
 async def test_changes_the_service_never_shows_stall_after_a_bounded_number_of_passes() -> None:
-    unconfirmed = Outcome.progressing("waiting for the service to show it", {}, 1.0, unconfirmed_changes=True)
-    kind = ScriptedKind(unconfirmed)
+    service = ToyService(shows_writes=False)
     kube = RecordingKube()
-    controller = controller_with(kind, kube)
-    key = ObjectKey("ns", "a")
+    controller = controller_with(WidgetKind(service), kube)
     controller.on_watch_event(None, widget("a"))
     for _ in range(MAX_UNCONFIRMED_APPLIES + 3):
-        await reconcile_and_apply_status(controller, kube, key)
-    assert len(kind.requests) == MAX_UNCONFIRMED_APPLIES  # nothing re-sent once stalled
-    stalled = next(c for c in controller._store[key]["status"]["conditions"] if c["type"] == "Stalled")
-    assert stalled["reason"] == "NotConverging"
-    controller._store[key]["metadata"]["generation"] = 2  # a new spec tries again
-    await reconcile_and_apply_status(controller, kube, key)
-    assert len(kind.requests) == MAX_UNCONFIRMED_APPLIES + 1
+        await reconcile(controller, kube, KEY)
+    assert service.writes == MAX_UNCONFIRMED_APPLIES  # nothing re-sent once stalled
+    assert ready_reason(controller, KEY) == ("False", "NotConverging")
+    controller._store[KEY]["metadata"]["generation"] = 2  # a new spec tries again
+    await reconcile(controller, kube, KEY)
+    assert service.writes == MAX_UNCONFIRMED_APPLIES + 1
 
 
-async def test_a_failed_status_write_posts_no_event_and_the_next_write_posts_each_once() -> None:
-    created = Outcome.ready("in sync", {}, (EventNote("Created", "created it"),))
-    kind = ScriptedKind(created, Outcome.ready("in sync", {}))
+async def test_while_status_writes_fail_nothing_is_changed_or_announced_and_afterwards_each_change_once() -> None:
+    service = ToyService()
     kube = RecordingKube()
-    controller = controller_with(kind, kube)
-    key = ObjectKey("ns", "a")
+    controller = controller_with(WidgetKind(service), kube)
     controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
     kube.fail_status_writes = True
-    await reconcile_and_apply_status(controller, kube, key)
-    assert kube.events == []
+    controller._store[KEY]["metadata"]["generation"] = 2
+    controller._store[KEY]["spec"]["value"] = "v2"
+    await reconcile(controller, kube, KEY)  # the intent cannot be recorded: the service is left alone
+    assert service.values["a"] == "v1" and kube.reasons() == ["Created"]
     kube.fail_status_writes = False
-    await reconcile_and_apply_status(controller, kube, key)
-    await reconcile_and_apply_status(controller, kube, key)
-    assert kube.events == ["Created"]
+    for _ in range(3):
+        await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v2"
+    assert kube.reasons() == ["Created", "Updated"]
+
+
+async def test_a_resource_created_by_a_pass_cut_short_is_reported_created_not_adopted() -> None:
+    """A crash after the service changed and before the final status write: the next process says Created."""
+    service = ToyService()
+    kube = RecordingKube()
+    first = controller_with(WidgetKind(service), kube)
+    first.on_watch_event(None, widget("a"))
+    kube.fail_status_writes = False
+    written_before_apply: list[Mapping[str, Any]] = []
+
+    original_apply = first.kind.apply
+
+    def apply_then_crash(client: ToyService, change: SetValue) -> Awaitable[None]:
+        written_before_apply.extend(kube.statuses)
+        kube.fail_status_writes = True  # the process dies before its final status write
+        return original_apply(client, change)
+
+    first.kind.apply = apply_then_crash  # type: ignore[method-assign]
+    await first.reconcile(KEY)
+    assert service.values["a"] == "v1" and kube.reasons() == []
+    assert [e["reason"] for e in written_before_apply[-1]["pendingEvents"]] == ["Created"]
+
+    kube.fail_status_writes = False
+    restarted = controller_with(WidgetKind(service), kube)
+    restarted.on_watch_event(None, widget("a", status=written_before_apply[-1]))
+    for _ in range(2):
+        await reconcile(restarted, kube, KEY)
+    assert kube.reasons() == ["Created"]
+    assert "pendingEvents" not in restarted._store[KEY]["status"]
+
+
+async def test_an_event_said_before_a_crash_is_not_said_again() -> None:
+    service = ToyService()
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
+    intent = next(s for s in kube.statuses if s.get("pendingEvents"))
+    # A restart that finds the intent still recorded (its final write lost) says nothing twice.
+    restarted = controller_with(WidgetKind(service), kube)
+    restarted.on_watch_event(None, widget("a", status=intent))
+    await reconcile(restarted, kube, KEY)
+    assert kube.reasons() == ["Created"]
 
 
 def test_objects_a_listing_no_longer_has_are_forgotten_and_release_their_claim() -> None:
-    kind = ScriptedKind(Outcome.ready("in sync", {}))
-    controller = controller_with(kind, RecordingKube())
-    controller.on_watch_event(None, widget("ghost", version=10, claim="topic"))
-    controller.on_watch_event(None, widget("live", version=11, claim="topic"))
+    controller = controller_with(WidgetKind(ToyService()), RecordingKube())
+    controller.on_watch_event(None, widget("ghost", version=10, claim="shared"))
+    controller.on_watch_event(None, widget("live", version=11, claim="shared"))
     controller.on_watch_event(None, widget("newer", version=60))
     vanished = controller.forget_vanished(Listing("50", {ObjectKey("ns", "live"): "11"}))
     assert vanished == [ObjectKey("ns", "ghost")]
     assert set(controller._store) == {ObjectKey("ns", "live"), ObjectKey("ns", "newer")}
-    assert controller._claimants["topic"] == {ObjectKey("ns", "live")}
+    assert controller._claimants["shared"] == {ObjectKey("ns", "live")}
 
 
 def test_a_watch_event_older_than_the_held_copy_does_not_replace_it() -> None:
-    controller = controller_with(ScriptedKind(Outcome.ready("in sync", {})), RecordingKube())
+    controller = controller_with(WidgetKind(ToyService()), RecordingKube())
     controller.on_watch_event(None, widget("a", version=20, status={"observedGeneration": 1}))
     controller.on_watch_event("MODIFIED", widget("a", version=19))
-    assert controller._store[ObjectKey("ns", "a")]["status"] == {"observedGeneration": 1}
+    assert controller._store[KEY]["status"] == {"observedGeneration": 1}
+
+
+async def test_resources_no_object_manages_are_reported_and_left_alone() -> None:
+    service = ToyService(values={"legacy": "x"})
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
+    await controller._report_unmanaged()
+    assert controller.unmanaged == {"toy-1": ("legacy",)}
+    assert service.values == {"legacy": "x", "a": "v1"}
+
+
+async def test_a_change_refused_at_every_resync_writes_nothing_after_the_first_time() -> None:
+    class Refusing(WidgetKind):
+        def apply(self, client: ToyService, change: SetValue) -> Awaitable[None]:
+            async def refuse() -> None:
+                raise ServiceDown("no rights to do that")
+
+            return refuse()
+
+        def failure(self, client: ToyService, name: str, change: Any, error: Exception) -> Outcome:
+            return Outcome.stalled("NotAuthorized", f"{error}")  # rechecked every resync: not sticky
+
+    kube = RecordingKube()
+    controller = controller_with(Refusing(ToyService()), kube)
+    controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
+    writes = len(kube.statuses)
+    for _ in range(3):
+        await reconcile(controller, kube, KEY)
+    assert len(kube.statuses) == writes
+    assert ready_reason(controller, KEY) == ("False", "NotAuthorized")

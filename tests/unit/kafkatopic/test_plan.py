@@ -230,23 +230,31 @@ def test_the_plan_never_shrinks_partitions(
             assert change.desired > change.current
 
 
-@given(
-    st.integers(1, 6).flatmap(
-        lambda n: st.tuples(
-            st.just(tuple(range(1, n + 1))),
-            st.lists(st.permutations(range(1, n + 1)).map(lambda p: tuple(p[:1])), min_size=1, max_size=20),
-            st.integers(1, n),
+@st.composite
+def placements(draw: st.DrawFn) -> tuple[tuple[int, ...], list[tuple[int, ...]], int]:
+    """Live brokers, partitions with several replicas (some on brokers now dead), and a factor."""
+    every = tuple(range(1, draw(st.integers(1, 7)) + 1))
+    live = tuple(sorted(draw(st.lists(st.sampled_from(every), min_size=1, unique=True))))
+    current = draw(
+        st.lists(
+            st.permutations(every).flatmap(lambda order: st.integers(1, len(order)).map(lambda k: tuple(order[:k]))),
+            min_size=1,
+            max_size=20,
         )
     )
-)
-def test_assigned_replicas_are_distinct_live_brokers_keeping_the_leader(
+    return live, current, draw(st.integers(1, len(live)))
+
+
+@given(placements())
+def test_assignment_keeps_the_leader_and_adds_only_live_brokers(
     case: tuple[tuple[int, ...], list[tuple[int, ...]], int],
 ) -> None:
-    brokers, current, factor = case
-    for before, after in zip(current, assign_replicas(current, brokers, factor), strict=True):
+    live, current, factor = case
+    for before, after in zip(current, assign_replicas(current, live, factor), strict=True):
         assert len(after) == factor == len(set(after))
-        assert set(after) <= set(brokers)
-        assert after[0] == before[0]
+        assert after[0] == before[0]  # the preferred leader keeps its place
+        assert after[: min(factor, len(before))] == before[:factor]  # existing replicas stay, in order
+        assert set(after) - set(before) <= set(live)  # new replicas only on live brokers
 
 
 @given(st.integers(2, 6), st.integers(1, 30))

@@ -1,4 +1,4 @@
-"""A status computed for one object never lands on another made under the same name."""
+"""The operator's writes as the real API server answers them: no operator runs in these tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import pytest
 
 from controllers.core.kube import KubeApi, KubeError
 from controllers.core.objects import ObjectKey, ResourceInfo
-from tests.integration.helpers import GROUP, PLURAL, VERSION, custom_objects, get, kafka_topic, kubectl, unique
+from tests.integration.helpers import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    custom_objects,
+    events,
+    get,
+    kafka_topic,
+    kubectl,
+    unique,
+)
 
 RESOURCE = ResourceInfo(GROUP, VERSION, PLURAL, "KafkaTopic")
 
@@ -31,3 +41,18 @@ async def test_a_status_write_for_a_deleted_object_does_not_reach_its_successor(
         assert get(namespace, name)["status"] == {"observedGeneration": 7}
     finally:
         await kube.close()
+
+
+async def test_an_event_with_a_stable_id_posted_twice_is_one_event(namespace: str) -> None:
+    name = unique("announced")
+    create(namespace, name)
+    involved = get(namespace, name)
+    kube = KubeApi.from_environment()
+    try:
+        for _ in range(2):
+            await kube.record_event(
+                involved, RESOURCE, reason="Created", message="Topic created.", warning=False, event_id="0123abcd"
+            )
+    finally:
+        await kube.close()
+    assert [e["reason"] for e in events(namespace, name)] == ["Created"]

@@ -1,0 +1,293 @@
+"""The reconcile every kind shares: the seed design's reconciler (desired state, actual state, apply).
+
+For one object: reach its service, observe the resource, settle who owns it,
+plan, then either report the difference (driftPolicy: Report, once the spec
+was applied) or apply it, verify that the service shows it, and say what came
+of it in an Outcome. The kind supplies the service-specific steps (see
+controllers.core.kind); the words of the Events and the rules for ownership,
+adoption and drift live here, once.
+
+Events a pass is about to earn are written into the status before the service
+is changed (`pendingEvents`) and each carries a stable id: a pass cut short
+(a crash, a failed status write) announces them on the next pass, exactly
+once, and a resource the operator created is never reported as adopted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from controllers.core.claims import RESOURCE_CONFLICT, owner_other_than
+from controllers.core.connections import ClusterRefInvalid, ConnectionSecretMissing
+from controllers.core.kind import Change, Kind, ReconcileRequest, SpecT, StatusT
+from controllers.core.kube import KubeError
+from controllers.core.model import DriftPolicy
+from controllers.core.outcome import (
+    CLUSTER_REF_INVALID,
+    DRIFT_CORRECTED,
+    RETAINED,
+    EventNote,
+    Outcome,
+)
+from controllers.core.policy import NOT_PERMITTED
+from controllers.core.tasks import settle
+
+CREATED = "Created"
+ADOPTED = "Adopted"
+UPDATED = "Updated"
+DELETED = "Deleted"
+
+# Services show a change a moment after accepting it (Kafka brokers learn from
+# the controller); the check after applying waits for that rather than writing
+# "in progress" and costing a second status write.
+VERIFY_ATTEMPTS = 6
+VERIFY_INTERVAL_SECONDS = 0.25
+
+
+def event_id(uid: str, *parts: object) -> str:
+    """A stable id for an Event: the same change announced twice is one Event."""
+    return hashlib.sha256("/".join((uid, *map(str, parts))).encode()).hexdigest()[:16]
+
+
+async def sync(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT]) -> Outcome:
+    """Observe, plan and apply one object; every failure ends as an Outcome."""
+    name = kind.claim(request.body)
+    try:
+        client = await kind.client(request.key.namespace, request.spec, fresh=False)
+    except ClusterRefInvalid as error:
+        return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", kind.facts(request, None, None))
+    except KubeError as error:
+        return Outcome.retrying(f"Could not read the clusterRef Secret: {error}")
+    try:
+        return await _sync(kind, request, name, client)
+    except ClusterRefInvalid as error:
+        return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", kind.facts(request, None, None))
+    except kind.service_errors as error:
+        return kind.failure(client, name, None, error)
+
+
+async def _sync(
+    kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], name: str, client: Any
+) -> Outcome:
+    observation = await kind.observe(client, request, applied=())
+    plan = kind.plan(request, observation)
+    facts = _facts(kind, request, observation, plan)
+    owner = owner_other_than(request.body, request.peers, observation.instance)
+    if owner is not None:
+        return Outcome.stalled(
+            RESOURCE_CONFLICT,
+            f"{kind.noun.capitalize()} '{name}' on {observation.instance} is managed by {kind.resource.kind} "
+            f"{owner}, which claimed it first; this one changes nothing while that one exists.",
+            facts,
+        )
+    protected = kind.protected(observation)
+    if protected is not None:
+        return Outcome.stalled(NOT_PERMITTED, f"Not permitted: {kind.noun} '{name}' {protected}.", facts)
+
+    # Events an earlier pass recorded before changing the service, for changes now done.
+    events = _earlier_intent_done(request, plan.changes)
+    if plan.changes and request.spec_applied and request.spec.drift_policy is DriftPolicy.REPORT:
+        drift = tuple(item for change in plan.changes for item in change.drift())
+        fields = ", ".join(f"{d.field} (spec {d.desired}, actual {d.actual})" for d in drift)
+        drifted = Outcome.drifted(
+            f"{kind.noun.capitalize()} '{name}' was changed outside this object: {fields}; left as is "
+            "(driftPolicy: Report).",
+            drift,
+            facts,
+        )
+        return replace(drifted, events=events)
+
+    done: list[Change] = []
+    failure: Outcome | None = None
+    # A resource an earlier pass created (and recorded so before creating it) is not adopted.
+    adopting = not any(entry.reason == CREATED for entry in request.status.pending_events)
+    if plan.changes:
+        intent = change_events(kind, request, name, observation, plan.changes, adopting=adopting)
+        if not await request.record_intent([_intent_entry(note, fields) for note, fields in intent]):
+            return Outcome.retrying(
+                f"Could not record the changes about to be made to {kind.noun} '{name}' in the status; "
+                "nothing was changed.",
+            )
+        # Independent changes go out together; each joins its own batch in the client.
+        results = await settle(*(kind.apply(client, change) for change in plan.changes))
+        for change, result in zip(plan.changes, results, strict=True):
+            if result is None:
+                done.append(change)
+            elif isinstance(result, ClusterRefInvalid):
+                failure = failure or Outcome.stalled(CLUSTER_REF_INVALID, f"{result}.")
+            elif isinstance(result, kind.service_errors):
+                failure = failure or kind.failure(client, name, change, result)
+            else:
+                raise result  # a bug, not a service answer: the core's guard reports it
+    said = change_events(kind, request, name, observation, done, adopting=adopting)
+    events = _once_each(events + tuple(note for note, _ in said))
+    if plan.changes:
+        try:
+            observation = await _observe_until_shown(kind, client, request, done)
+        except kind.service_errors as error:
+            # What was applied is said even when the check after it fails.
+            return _with(failure or kind.failure(client, name, None, error), events, facts)
+        plan = kind.plan(request, observation)
+        facts = _facts(kind, request, observation, plan)
+    if failure is not None:
+        if not done:
+            # Nothing changed: the intent stays recorded, so retrying the same refused change
+            # (a refusal rechecked every resync) writes nothing new.
+            facts = {key: value for key, value in facts.items() if key != "pendingEvents"}
+        return _with(failure, events, facts)
+    if plan.blocker is not None:
+        return _with(Outcome.stalled(plan.blocker.reason, plan.blocker.message), events, facts)
+    if observation.resource_id is None or _unsettled(plan.changes):
+        waiting = Outcome.progressing(
+            f"Waiting for the service to show the changes to {kind.noun} '{name}'.",
+            {},
+            1.0,
+            unconfirmed_changes=bool(done),
+        )
+        return _with(waiting, events, facts)
+    return _with(kind.verdict(request, observation, plan, applied=done), events, facts)
+
+
+def _facts(
+    kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], observation: Any, plan: Any
+) -> dict[str, Any]:
+    facts = kind.facts(request, observation, plan)
+    facts["clusterId"] = observation.instance
+    facts["pendingEvents"] = None  # a pass that gets this far announces (or drops) what an intent recorded
+    return facts
+
+
+def _with(outcome: Outcome, events: tuple[EventNote, ...], facts: Mapping[str, Any]) -> Outcome:
+    return replace(outcome, events=events + outcome.events, facts={**facts, **outcome.facts})
+
+
+def _unsettled(changes: Sequence[Change]) -> bool:
+    return any(not change.settles_later for change in changes)
+
+
+async def _observe_until_shown(
+    kind: Kind[SpecT, StatusT], client: Any, request: ReconcileRequest[SpecT, StatusT], applied: Sequence[Change]
+) -> Any:
+    for _ in range(VERIFY_ATTEMPTS):
+        observation = await kind.observe(client, request, applied=applied)
+        if not _unsettled(kind.plan(request, observation).changes):
+            break
+        await asyncio.sleep(VERIFY_INTERVAL_SECONDS)
+    return observation
+
+
+def change_events(
+    kind: Kind[SpecT, StatusT],
+    request: ReconcileRequest[SpecT, StatusT],
+    name: str,
+    observation: Any,
+    changes: Sequence[Change],
+    *,
+    adopting: bool,
+) -> list[tuple[EventNote, frozenset[str]]]:
+    """The Events these changes earn (and an adoption's), each with the fields of the changes it announces."""
+    uid = request.body["metadata"]["uid"]
+    generation = request.body["metadata"]["generation"]
+    noun, title = kind.noun, kind.noun.capitalize()
+
+    def note(
+        reason: str, message: str, covers: Sequence[Change], *id_parts: object
+    ) -> tuple[EventNote, frozenset[str]]:
+        fields = frozenset(item.field for change in covers for item in change.drift())
+        return EventNote(reason, message, event_id=event_id(uid, *(id_parts or (generation, message)))), fields
+
+    if request.spec_applied:
+        if not changes:
+            return []
+        what = "; ".join((f"the {noun} was missing and was " if c.creates else "") + c.summary() for c in changes)
+        return [
+            note(DRIFT_CORRECTED, f"Corrected changes made outside this object to {noun} '{name}': {what}.", changes)
+        ]
+    notes = []
+    if adopting and observation.resource_id is not None and kind.recorded_id(request.status) is None:
+        # Once per object and resource, however often the pass is repeated.
+        message = f"Adopted the existing {noun} '{name}' (id {observation.resource_id})."
+        notes.append(note(ADOPTED, message, (), ADOPTED, observation.resource_id))
+    updates = []
+    for change in changes:
+        if change.creates:
+            notes.append(note(CREATED, f"{title} '{name}' {change.summary()}.", (change,), CREATED))
+        elif change.event_reason is not None:
+            notes.append(note(change.event_reason, f"{title} '{name}': {change.summary()}.", (change,)))
+        else:
+            updates.append(change)
+    if updates:
+        notes.append(note(UPDATED, f"{title} '{name}': {'; '.join(c.summary() for c in updates)}.", updates))
+    return notes
+
+
+def _intent_entry(note: EventNote, fields: frozenset[str]) -> dict[str, Any]:
+    return {"reason": note.reason, "message": note.message, "eventId": note.event_id, "fields": sorted(fields)}
+
+
+def _earlier_intent_done(request: ReconcileRequest[Any, Any], changes: Sequence[Change]) -> tuple[EventNote, ...]:
+    """The Events recorded before an earlier pass changed the service, whose changes are now done.
+
+    A change still planned was not made (or not shown yet); its Event is left
+    for the pass that makes it.
+    """
+    still_planned = {item.field for change in changes for item in change.drift()}
+    return tuple(
+        EventNote(entry.reason, entry.message, event_id=entry.event_id)
+        for entry in request.status.pending_events
+        if not set(entry.fields) & still_planned
+    )
+
+
+def _once_each(events: Sequence[EventNote]) -> tuple[EventNote, ...]:
+    seen: set[str | None] = set()
+    unique = []
+    for note in events:
+        if note.event_id is None or note.event_id not in seen:
+            seen.add(note.event_id)
+            unique.append(note)
+    return tuple(unique)
+
+
+async def remove(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT]) -> Outcome:
+    """Delete the external resource (deletionPolicy: Delete); READY when the object may go."""
+    name = kind.claim(request.body)
+    uid = request.body["metadata"]["uid"]
+    noun = kind.noun
+
+    def retained(why: str, warning: bool) -> Outcome:
+        note = EventNote(RETAINED, f"Left {noun} '{name}' in place: {why}.", warning)
+        return Outcome.ready("", {}, (replace(note, event_id=event_id(uid, RETAINED)),))
+
+    try:
+        # Read the Secret now: one deleted a moment ago (its namespace going) must not lend its credentials.
+        client = await kind.client(request.key.namespace, request.spec, fresh=True)
+    except ConnectionSecretMissing as error:
+        # Holding the finalizer would hang the deletion (a namespace's Secrets go first) for good.
+        return retained(f"{error}, so it cannot be deleted", warning=True)
+    except ClusterRefInvalid as error:
+        return Outcome.stalled(
+            CLUSTER_REF_INVALID,
+            f"Cannot delete {noun} '{name}': {error}. Fix it, or set deletionPolicy: Retain to let this object go "
+            f"without deleting the {noun}.",
+        )
+    except KubeError as error:
+        return Outcome.retrying(f"Could not read the clusterRef Secret to delete {noun} '{name}': {error}")
+    try:
+        observation = await kind.observe(client, request, applied=())
+        owner = owner_other_than(request.body, request.peers, observation.instance)
+        if owner is not None:
+            return retained(f"{kind.resource.kind} {owner} manages it", warning=False)
+        protected = kind.protected(observation)
+        if protected is not None:
+            return retained(protected, warning=True)
+        await kind.delete(client, name)
+    except kind.service_errors as error:
+        failed = kind.failure(client, name, None, error)
+        return replace(failed, message=f"Deleting {noun} '{name}' failed: {failed.message}")
+    note = EventNote(DELETED, f"Deleted {noun} '{name}' (deletionPolicy: Delete).")
+    return Outcome.ready("", {}, (replace(note, event_id=event_id(uid, DELETED)),))
