@@ -182,6 +182,7 @@ class Controller(Generic[SpecT, StatusT]):
         """Process the queue and resync periodically, until cancelled."""
         slots = asyncio.Semaphore(self._max_concurrent)
         resync = asyncio.create_task(self._resync_forever())
+        unmanaged_report = asyncio.create_task(self._report_unmanaged_forever())
         try:
             while True:
                 key = await self._queue.get()
@@ -191,6 +192,7 @@ class Controller(Generic[SpecT, StatusT]):
                 task.add_done_callback(self._tasks.discard)
         finally:
             resync.cancel()
+            unmanaged_report.cancel()
             for task in list(self._tasks):
                 task.cancel()
 
@@ -200,6 +202,11 @@ class Controller(Generic[SpecT, StatusT]):
             await self._relist()
             for key in list(self._store):
                 self._queue.add(key)
+
+    async def _report_unmanaged_forever(self) -> None:
+        # Apart from the resync: listing an unreachable cluster's topics must not delay it.
+        while True:
+            await asyncio.sleep(self._resync_interval)
             await self._report_unmanaged()
 
     async def _report_unmanaged(self) -> None:

@@ -15,6 +15,7 @@ from controllers.core.connections import Connections
 from controllers.core.kind import ReconcileRequest
 from controllers.core.outcome import EventNote, Outcome
 from controllers.core.policy import KindPolicy
+from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
     KafkaAdmins,
@@ -124,12 +125,14 @@ class KafkaTopicKind:
 
     async def inventories(self) -> list[tuple[str, frozenset[str]]]:
         """Per cluster reached: its id and its topics, Kafka's internal ones left out."""
+        listings = await settle(*(admin.topic_names() for admin in self._admins.in_use()))
         found = []
-        for admin in self._admins.in_use():
-            try:
-                cluster_id, names = await admin.topic_names()
-            except (KafkaUnavailable, KafkaRefused):
+        for listing in listings:
+            if isinstance(listing, (KafkaUnavailable, KafkaRefused)):
                 continue  # the objects using this connection say so in their conditions
+            if isinstance(listing, BaseException):
+                raise listing
+            cluster_id, names = listing
             found.append((cluster_id, frozenset(n for n in names if not n.startswith(INTERNAL_TOPIC_PREFIX))))
         return found
 
