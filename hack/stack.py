@@ -3,7 +3,8 @@
     hack/stack up [--kafka-brokers N]   build or reuse, start, wait until each answers
     hack/stack down [--wipe]            stop what `up` started (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
-    hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH
+    hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
+                                        and the SASL_SSL listener's users
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
                                         kube-controller-manager, kafka, kafka-N)
 
@@ -33,8 +34,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stack_pki import ensure_kafka_keystore, ensure_pki, write_admin_kubeconfig
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AclBinding
 
 HACK = Path(__file__).resolve().parent
 
@@ -81,6 +86,13 @@ KAFKA_FIRST_BROKER_PORT = 29092
 # so secured client settings are tested against a real secured listener.
 KAFKA_FIRST_SECURE_PORT = 29292
 KAFKA_SASL_USERNAME = "infometis"
+# Kafka enforces ACLs (StandardAuthorizer). The PLAINTEXT and controller
+# listeners (principal User:ANONYMOUS) and `infometis` are super users; a
+# second SASL user, `tenant`, may only work on topics named with this prefix,
+# so the operator meets real authorization refusals.
+KAFKA_TENANT_USERNAME = "tenant"
+KAFKA_TENANT_TOPIC_PREFIX = "tenant-"
+KAFKA_SUPER_USERS = ("User:ANONYMOUS", f"User:{KAFKA_SASL_USERNAME}")
 MAX_KAFKA_BROKERS = 5
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
@@ -123,13 +135,21 @@ def configured_brokers() -> int:
     return int(load_settings().get("kafka_brokers", 1))  # type: ignore[arg-type]
 
 
-def kafka_sasl_password() -> str:
-    """The secured listener's password, made once per stack (random, so a leak test means something)."""
+def _stack_password(key: str) -> str:
+    """A password made once per stack (random, so a leak test means something)."""
     settings = load_settings()
-    if "kafka_sasl_password" not in settings:
-        settings["kafka_sasl_password"] = uuid.uuid4().hex
+    if key not in settings:
+        settings[key] = uuid.uuid4().hex
         save_settings(settings)
-    return str(settings["kafka_sasl_password"])
+    return str(settings[key])
+
+
+def kafka_sasl_password() -> str:
+    return _stack_password("kafka_sasl_password")
+
+
+def kafka_tenant_password() -> str:
+    return _stack_password("kafka_tenant_password")
 
 
 # --- building and downloading ------------------------------------------------------------
@@ -317,6 +337,77 @@ def _kafka_broker_registered(node_id: int) -> bool:
     return any(node.id == node_id for node in cluster.nodes)
 
 
+# --- Kafka ACLs ------------------------------------------------------------------------------
+
+# What `tenant` may do to topics named KAFKA_TENANT_TOPIC_PREFIX...: everything
+# the operator does to a topic but reassign its replicas. Nothing else: no
+# other topic, and nothing on the cluster (DescribeCluster and the broker list
+# in Metadata need no ACL; reassignment needs Alter on the cluster and stays
+# refused).
+TENANT_TOPIC_OPERATIONS = ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER", "ALTER_CONFIGS", "DELETE")
+ADMIN_TIMEOUT_SECONDS = 15.0
+
+
+def tenant_acls() -> set[AclBinding]:
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    return {
+        AclBinding(
+            ResourceType.TOPIC,
+            KAFKA_TENANT_TOPIC_PREFIX,
+            ResourcePatternType.PREFIXED,
+            f"User:{KAFKA_TENANT_USERNAME}",
+            "*",
+            AclOperation[operation],
+            AclPermissionType.ALLOW,
+        )
+        for operation in TENANT_TOPIC_OPERATIONS
+    }
+
+
+def ensure_tenant_acls(brokers: int) -> None:
+    """Make the tenant's ACLs exactly tenant_acls(), through the PLAINTEXT listener (a super user).
+
+    ACLs live in the cluster metadata, so they outlive restarts; an `up` that
+    finds them in place changes nothing.
+    """
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers(brokers), "log_level": 0})
+    principal = f"User:{KAFKA_TENANT_USERNAME}"
+    everything_of_tenant = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, principal, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+    existing = set(
+        admin.describe_acls(everything_of_tenant, request_timeout=ADMIN_TIMEOUT_SECONDS).result(
+            timeout=ADMIN_TIMEOUT_SECONDS + 5
+        )
+    )
+    wanted = tenant_acls()
+    if stale := sorted(existing - wanted):
+        exact = [
+            AclBindingFilter(
+                a.restype, a.name, a.resource_pattern_type, a.principal, a.host, a.operation, a.permission_type
+            )
+            for a in stale
+        ]
+        for future in admin.delete_acls(exact, request_timeout=ADMIN_TIMEOUT_SECONDS).values():
+            future.result(timeout=ADMIN_TIMEOUT_SECONDS + 5)
+        say(f"removed {len(stale)} ACL(s) of {principal} that the stack does not grant: {stale}")
+    if missing := sorted(wanted - existing):
+        for future in admin.create_acls(missing, request_timeout=ADMIN_TIMEOUT_SECONDS).values():
+            future.result(timeout=ADMIN_TIMEOUT_SECONDS + 5)
+        operations = ", ".join(a.operation.name for a in missing)
+        say(f"allowed {principal} {operations} on topics prefixed {KAFKA_TENANT_TOPIC_PREFIX!r}")
+
+
 # --- server definitions --------------------------------------------------------------------
 
 
@@ -432,7 +523,8 @@ def kube_controller_manager() -> Server:
 def _kafka_properties(node_id: int) -> str:
     plain_login = (
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
-        f'user_{KAFKA_SASL_USERNAME}="{kafka_sasl_password()}";'
+        f'user_{KAFKA_SASL_USERNAME}="{kafka_sasl_password()}" '
+        f'user_{KAFKA_TENANT_USERNAME}="{kafka_tenant_password()}";'
     )
     listeners = f"PLAINTEXT://127.0.0.1:{kafka_broker_port(node_id)},SECURE://127.0.0.1:{kafka_secure_port(node_id)}"
     lines = [
@@ -447,6 +539,10 @@ def _kafka_properties(node_id: int) -> str:
         f"listener.name.secure.plain.sasl.jaas.config={plain_login}",
         "listener.name.secure.ssl.keystore.type=PEM",
         f"listener.name.secure.ssl.keystore.location={ensure_kafka_keystore(PKI)}",
+        # Without an ACL nothing is allowed (allow.everyone.if.no.acl.found
+        # stays false), except to super users.
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users={';'.join(KAFKA_SUPER_USERS)}",
         # Topics come only from the operator (or a test acting out of band).
         "auto.create.topics.enable=false",
         "num.partitions=1",
@@ -589,6 +685,7 @@ def command_up(brokers: int) -> None:
         start(kube_controller_manager())
         for server in [kube_controller_manager(), *kafka]:
             wait_ready(server)
+        ensure_tenant_acls(brokers)
     say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
 
 
@@ -634,6 +731,10 @@ def command_env() -> None:
     print(f"export KAFKA_SECURE_CA_FILE={PKI / 'ca.crt'}")
     print(f"export KAFKA_SASL_USERNAME={KAFKA_SASL_USERNAME}")
     print(f"export KAFKA_SASL_PASSWORD={kafka_sasl_password()}")
+    # A second SASL user that ACLs confine to topics named with a prefix.
+    print(f"export KAFKA_TENANT_USERNAME={KAFKA_TENANT_USERNAME}")
+    print(f"export KAFKA_TENANT_PASSWORD={kafka_tenant_password()}")
+    print(f"export KAFKA_TENANT_TOPIC_PREFIX={KAFKA_TENANT_TOPIC_PREFIX}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 

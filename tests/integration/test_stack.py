@@ -54,3 +54,8 @@ def test_env_exports_what_clients_need() -> None:
     assert exports["KAFKA_SECURE_BOOTSTRAP_SERVERS"].startswith("127.0.0.1:")
     assert exports["KAFKA_SECURE_CA_FILE"].endswith("ca.crt")
     assert exports["KAFKA_SASL_USERNAME"] and len(exports["KAFKA_SASL_PASSWORD"]) == 32
+    # The user that ACLs confine to topics under a prefix (test_stack_acls.py).
+    assert exports["KAFKA_TENANT_USERNAME"] not in ("", exports["KAFKA_SASL_USERNAME"])
+    assert len(exports["KAFKA_TENANT_PASSWORD"]) == 32
+    assert exports["KAFKA_TENANT_PASSWORD"] != exports["KAFKA_SASL_PASSWORD"]
+    assert exports["KAFKA_TENANT_TOPIC_PREFIX"]
