@@ -30,6 +30,7 @@ from controllers.kafkatopic.model import (
     KafkaTopicPolicy,
     KafkaTopicSpec,
     KafkaTopicStatus,
+    ReplicasChange,
     topic_name_of,
 )
 from controllers.kafkatopic.plan import (
@@ -186,7 +187,7 @@ class KafkaTopicKind:
             return Outcome.progressing(
                 f"Reassigning topic '{name}' to replication factor {factor}: "
                 f"{topic.partitions - len(observation.reassigning)} of {topic.partitions} partitions done.",
-                {"replicasChange": {"targetReplicationFactor": factor}},
+                _status_fields(KafkaTopicStatus(replicas_change=ReplicasChange(target_replication_factor=factor))),
                 REASSIGNMENT_POLL_SECONDS,
             )
         events: tuple[EventNote, ...] = ()
@@ -202,15 +203,21 @@ class KafkaTopicKind:
     def facts(self, request: Request, observation: Observation | None, plan: TopicPlan | None) -> dict[str, Any]:
         name = topic_name_of(request.body)
         if observation is None or plan is None:
-            return {"topicName": name}
+            return _status_fields(KafkaTopicStatus(topic_name=name))
         topic = observation.topic
         config_pending = any(isinstance(c, AlterConfig) for c in plan.changes)
         managed = request.status.managed_config_keys if config_pending else sorted(request.spec.config)
-        return {
-            "topicName": name,
-            "topicId": topic.topic_id if topic else None,
-            "partitions": topic.partitions if topic else None,
-            "replicationFactor": topic.replication_factor if topic else None,
-            "managedConfigKeys": list(managed) if managed else None,
-            "replicasChange": None,
-        }
+        observed = KafkaTopicStatus(
+            topic_name=name,
+            topic_id=topic.topic_id if topic else None,
+            partitions=topic.partitions if topic else None,
+            replication_factor=topic.replication_factor if topic else None,
+            managed_config_keys=list(managed),
+            replicas_change=None,
+        )
+        return _status_fields(observed)
+
+
+def _status_fields(status: KafkaTopicStatus) -> dict[str, Any]:
+    """The fields set on a typed status, by their Kubernetes names; a None removes the field."""
+    return status.model_dump(by_alias=True, exclude_unset=True)
