@@ -1,17 +1,15 @@
 """kafka-python's admin client (replication-factor changes) never stalls the operator or leaks threads.
 
 Its constructor connects and waits for the cluster; against an unreachable
-address it waits out the whole bootstrap timeout. No server is needed: a
-loopback port that is bound but not listening refuses every connection.
+address it waits out the whole bootstrap timeout. No server is needed: the
+`unreachable` loopback port refuses every connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,14 +19,6 @@ from controllers.kafkatopic.admin import KafkaAdmin, KafkaUnavailable
 from controllers.kafkatopic.plan import ReassignReplicas
 
 TIMEOUT_SECONDS = 0.5  # the admin's request (and bootstrap) timeout, shortened so a failed call ends quickly
-
-
-@pytest.fixture
-def unreachable() -> Iterator[str]:
-    """A loopback address that refuses connections: bound, so nothing else takes it, but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture
