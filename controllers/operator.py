@@ -29,8 +29,8 @@ def configure_logging(level: str) -> None:
     # Client-library chatter repeats every retry; conditions carry the failure
     # (with the client's last error) instead. Shown with --log-level DEBUG, but
     # kafka-python never below INFO: its debug records print its configuration,
-    # password included. (librdkafka prints debug records only when a
-    # connection sets its `debug` property.)
+    # password included. (librdkafka prints debug records only with its `debug`
+    # property set, which no connection may set.)
     debug = level == "DEBUG"
     logging.getLogger("infometis.librdkafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger("kafka").setLevel(logging.INFO if debug else logging.CRITICAL)

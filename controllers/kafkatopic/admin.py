@@ -13,9 +13,11 @@ import asyncio
 import json
 import logging
 import ssl
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
@@ -62,6 +64,7 @@ REFUSALS = {
 }
 
 # librdkafka property -> kafka-python argument, for the reassignment client.
+# With KAFKA_PYTHON_TLS_PROPERTIES, every key a connection may hold.
 KAFKA_PYTHON_ARGUMENTS = {
     "bootstrap.servers": "bootstrap_servers",
     "security.protocol": "security_protocol",
@@ -69,12 +72,12 @@ KAFKA_PYTHON_ARGUMENTS = {
     "sasl.mechanisms": "sasl_mechanism",
     "sasl.username": "sasl_plain_username",
     "sasl.password": "sasl_plain_password",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
     "client.id": "client_id",
 }
+# The TLS properties, which kafka-python takes as one ssl.SSLContext.
+KAFKA_PYTHON_TLS_PROPERTIES = frozenset(
+    {"ssl.ca.pem", "ssl.certificate.pem", "ssl.key.pem", "ssl.key.password", "ssl.endpoint.identification.algorithm"}
+)
 
 T = TypeVar("T")
 
@@ -357,28 +360,8 @@ class KafkaAdmin:
         """
         async with self._reassigner_lock:
             if self._reassigner is None:
-                self._reassigner = await asyncio.to_thread(_kafka_python_admin, self._kafka_python_arguments())
+                self._reassigner = await asyncio.to_thread(_kafka_python_admin, self.connection)
             return self._reassigner
-
-    def _kafka_python_arguments(self) -> dict[str, Any]:
-        timeout_ms = int(REQUEST_TIMEOUT_SECONDS * 1000)
-        arguments: dict[str, Any] = {"request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms}
-        unsupported = []
-        for key, value in self.connection.properties.items():
-            if key in KAFKA_PYTHON_ARGUMENTS:
-                arguments[KAFKA_PYTHON_ARGUMENTS[key]] = value
-            elif key == "ssl.ca.pem":
-                arguments["ssl_context"] = ssl.create_default_context(cadata=value)
-            elif key == "ssl.endpoint.identification.algorithm":
-                arguments["ssl_check_hostname"] = value.lower() == "https"
-            else:
-                unsupported.append(key)
-        if unsupported:
-            raise ClusterRefInvalid(
-                f"replication-factor changes use kafka-python, which has no equivalent of "
-                f"{', '.join(sorted(unsupported))} in {self.connection.name}"
-            )
-        return arguments
 
     # --- statistics -------------------------------------------------------------------
 
@@ -396,8 +379,42 @@ class KafkaAdmin:
                     self._request_counts[(broker, request)] = total
 
 
-def _kafka_python_admin(arguments: dict[str, Any]) -> Any:
+def kafka_python_arguments(connection: Connection) -> dict[str, Any]:
+    """kafka-python's arguments for the connection's librdkafka properties."""
+    timeout_ms = int(REQUEST_TIMEOUT_SECONDS * 1000)
+    arguments: dict[str, Any] = {"request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms}
+    properties = connection.properties
+    for key, argument in KAFKA_PYTHON_ARGUMENTS.items():
+        if key in properties:
+            arguments[argument] = properties[key]
+    if KAFKA_PYTHON_TLS_PROPERTIES & properties.keys():
+        try:
+            arguments["ssl_context"] = _ssl_context(properties)
+        except ssl.SSLError as error:  # what librdkafka accepted and Python's ssl does not, e.g. a certificate alone
+            raise ClusterRefInvalid(
+                f"replication-factor changes use kafka-python, which cannot use the TLS settings of "
+                f"{connection.name}: {connection.redact(str(error))}"
+            ) from None
+    return arguments
+
+
+def _ssl_context(properties: Mapping[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=properties.get("ssl.ca.pem"))  # no CA given: the system's
+    context.check_hostname = properties.get("ssl.endpoint.identification.algorithm", "https").lower() == "https"
+    if "ssl.certificate.pem" in properties:
+        # Python's ssl loads a key pair only from files: these live in a directory
+        # only this user can read, for as long as loading takes.
+        with tempfile.TemporaryDirectory() as folder:
+            certificate, key = Path(folder, "certificate.pem"), Path(folder, "key.pem")
+            certificate.write_text(properties["ssl.certificate.pem"])
+            key.write_text(properties.get("ssl.key.pem", ""))
+            context.load_cert_chain(certificate, key, password=properties.get("ssl.key.password"))
+    return context
+
+
+def _kafka_python_admin(connection: Connection) -> Any:
     """A connected KafkaAdminClient; blocks until the cluster answers or the bootstrap times out."""
+    arguments = kafka_python_arguments(connection)
     network: list[Any] = []
 
     def network_client(**configs: Any) -> Any:

@@ -28,6 +28,7 @@ from controllers.kafkatopic.admin import (
     KafkaUnavailable,
     TopicAlreadyExists,
 )
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.model import FINALIZER, RESOURCE, KafkaTopicPolicy, KafkaTopicSpec, topic_name_of
 from controllers.kafkatopic.plan import (
     INSUFFICIENT_BROKERS,
@@ -82,7 +83,7 @@ class KafkaTopicKind:
             cluster_ref.name if cluster_ref else None,
             fresh=fresh,
             default=self._default_connection,
-            required_keys=("bootstrap.servers",),
+            schema=KAFKA_CONNECTION,
         )
         return self._admins.for_connection(connection)
 

@@ -10,6 +10,7 @@ import pytest
 from controllers.core.connections import Connection
 from controllers.kafkatopic import admin as admin_module
 from controllers.kafkatopic.admin import KafkaAdmin, KafkaUnavailable
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.operator import configure_logging
 
 PASSWORD = "pw-planted-4f1c9e"
@@ -54,7 +55,7 @@ async def test_debug_logging_shows_the_kafka_clients_but_never_a_password(
         "sasl.username": "operator",
         "sasl.password": PASSWORD,
     }
-    admin = KafkaAdmin(Connection("default", connection), linger=0.0)
+    admin = KafkaAdmin(Connection("default", connection, KAFKA_CONNECTION.secret), linger=0.0)
     with pytest.raises(KafkaUnavailable):  # a replication-factor change: kafka-python
         await admin.partitions_being_reassigned("orders")
     admin.poll()  # serves librdkafka's log callbacks

@@ -16,6 +16,7 @@ import pytest
 from controllers.core.connections import Connection
 from controllers.kafkatopic import admin as admin_module
 from controllers.kafkatopic.admin import KafkaAdmin, KafkaUnavailable
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.plan import ReassignReplicas
 
 TIMEOUT_SECONDS = 0.5  # the admin's request (and bootstrap) timeout, shortened so a failed call ends quickly
@@ -24,7 +25,7 @@ TIMEOUT_SECONDS = 0.5  # the admin's request (and bootstrap) timeout, shortened 
 @pytest.fixture
 def admin(unreachable: str, monkeypatch: pytest.MonkeyPatch) -> KafkaAdmin:
     monkeypatch.setattr(admin_module, "REQUEST_TIMEOUT_SECONDS", TIMEOUT_SECONDS)
-    return KafkaAdmin(Connection("default", {"bootstrap.servers": unreachable}), linger=0.0)
+    return KafkaAdmin(Connection("default", {"bootstrap.servers": unreachable}, KAFKA_CONNECTION.secret), linger=0.0)
 
 
 def kafka_python_io_threads() -> list[threading.Thread]:
