@@ -50,7 +50,7 @@ def test_a_secret_without_bootstrap_servers_is_named_in_the_condition(
     apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "incomplete"}))
     obj = wait_reason(namespace, name, "False", "ClusterRefInvalid")
     assert "lacks the key(s) bootstrap.servers" in condition(obj, "Stalled")["message"]  # type: ignore[index]
-    assert PASSWORD not in everything_visible(namespace, operator.log())
+    assert PASSWORD not in everything_visible(namespace, operator)
 
 
 def test_a_password_never_appears_in_status_events_or_logs(
@@ -72,7 +72,7 @@ def test_a_password_never_appears_in_status_events_or_logs(
     apply(namespace, kafka_topic(name, 1, 1, clusterRef={"name": "sasl-connection"}))
     obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", timeout=90)
     assert "sasl-connection" in condition(obj, "Ready")["message"]  # type: ignore[index]
-    assert PASSWORD not in everything_visible(namespace, operator.log())
+    assert PASSWORD not in everything_visible(namespace, operator)
     assert get(namespace, name)["status"]["observedGeneration"] == 1
 
 
@@ -95,4 +95,4 @@ def test_a_secret_with_keys_a_connection_does_not_need_stalls_naming_the_keys_no
     obj = wait_reason(namespace, name, "False", "ClusterRefInvalid")
     message = condition(obj, "Stalled")["message"]  # type: ignore[index]
     assert "not accept in Kafka connections: debug, sasl.oauthbearer.token.endpoint.url. Allowed: " in message
-    assert endpoint not in everything_visible(namespace, operator.log())
+    assert endpoint not in everything_visible(namespace, operator)

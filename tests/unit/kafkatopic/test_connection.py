@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 import ssl
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from controllers.core.connections import ClusterRefInvalid, Connection, connection_from_secret
 from controllers.kafkatopic.admin import (
@@ -19,6 +14,7 @@ from controllers.kafkatopic.admin import (
     kafka_python_arguments,
 )
 from controllers.kafkatopic.connection import KAFKA_CONNECTION
+from tests.pki import client_certificate
 
 WHERE = "secret team-a/kafka"
 KEY_PASSWORD = "kp-0c5e2a7d"
@@ -26,31 +22,6 @@ KEY_PASSWORD = "kp-0c5e2a7d"
 
 def kafka_secret(**properties: str) -> Connection:
     return connection_from_secret(WHERE, {"bootstrap.servers": "kafka:9093", **properties}, KAFKA_CONNECTION)
-
-
-def client_certificate() -> dict[str, str]:
-    """A self-signed client certificate and its key, encrypted with KEY_PASSWORD, as a Secret holds them."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "infometis-operator")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    encryption = serialization.BestAvailableEncryption(KEY_PASSWORD.encode())
-    return {
-        "ssl.certificate.pem": certificate.public_bytes(serialization.Encoding.PEM).decode(),
-        "ssl.key.pem": key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        ).decode(),
-        "ssl.key.password": KEY_PASSWORD,
-    }
 
 
 def test_every_allowed_key_has_a_kafka_python_equivalent() -> None:
@@ -89,7 +60,7 @@ def test_a_file_location_is_refused_naming_its_inline_replacement() -> None:
 
 
 def test_mutual_tls_settings_are_accepted_by_both_clients() -> None:
-    connection = kafka_secret(**{"security.protocol": "SSL", **client_certificate()})
+    connection = kafka_secret(**{"security.protocol": "SSL", **client_certificate(KEY_PASSWORD)})
     KafkaAdmin(connection, linger=0.0)  # librdkafka loads the pair when the client is made
     context = kafka_python_arguments(connection)["ssl_context"]
     assert isinstance(context, ssl.SSLContext)
@@ -97,7 +68,7 @@ def test_mutual_tls_settings_are_accepted_by_both_clients() -> None:
 
 
 def test_a_certificate_without_its_key_is_refused_for_replication_factor_changes() -> None:
-    connection = kafka_secret(**{"ssl.certificate.pem": client_certificate()["ssl.certificate.pem"]})
+    connection = kafka_secret(**{"ssl.certificate.pem": client_certificate(KEY_PASSWORD)["ssl.certificate.pem"]})
     with pytest.raises(ClusterRefInvalid, match=f"kafka-python, which cannot use the TLS settings of {WHERE}"):
         kafka_python_arguments(connection)
 

@@ -1,4 +1,4 @@
-"""Fixtures the unit tests share."""
+"""Fixtures the unit and integration tests share."""
 
 from __future__ import annotations
 
