@@ -31,10 +31,13 @@ def configure_logging(level: str) -> None:
     # kopf narrates every watch event at INFO; its warnings and errors still show.
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # Client-library chatter repeats every retry; conditions carry the failure
-    # (with the client's last error) instead. Shown with --log-level DEBUG.
-    quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
-    for library in ("infometis.librdkafka", "kafka"):
-        logging.getLogger(library).setLevel(quiet)
+    # (with the client's last error) instead. Shown with --log-level DEBUG, but
+    # kafka-python never below INFO: its debug records print its configuration,
+    # password included. (librdkafka prints debug records only with its `debug`
+    # property set, which no connection may set.)
+    debug = level == "DEBUG"
+    logging.getLogger("infometis.librdkafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
+    logging.getLogger("kafka").setLevel(logging.INFO if debug else logging.CRITICAL)
 
 
 def _kopf_settings() -> kopf.OperatorSettings:

@@ -1,25 +1,28 @@
 """Service connections: the operator's default, or a Secret named by spec.clusterRef.
 
-A Secret holds the service's client properties as its keys (for Kafka:
-bootstrap.servers, security.protocol, sasl.*, ssl.* as librdkafka names them).
-Values are never logged or shown: every message that could carry one passes
-through Connection.redact first.
+The core knows no service: each kind's edge module describes its service's
+connections in a ConnectionSchema, the keys a Secret may hold, each for a
+reason. A Secret is written by a tenant, and client libraries have settings
+that make them call URLs, read local files or print their traffic, so a
+Secret naming any other key is refused (by key, never by value).
+
+Credentials are never put into a message. Connection.redact is the second
+line, for client error text passed on: it hides whole occurrences of them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controllers.core.kube import KubeApi
 
-# Keys whose values are addresses or switches, not credentials; everything
-# else in a connection Secret is treated as secret.
-PUBLIC_KEYS = frozenset(
-    {"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "client.id", "url"}
-)
 REDACTED = "***"
+# A credential shorter than this is not substituted: as a word ("a", "to",
+# "SSL") it would garble messages while hiding next to nothing.
+MIN_REDACTED_LENGTH = 4
 
 
 class ClusterRefInvalid(Exception):
@@ -31,9 +34,22 @@ class ConnectionSecretMissing(ClusterRefInvalid):
 
 
 @dataclass(frozen=True)
+class ConnectionSchema:
+    """What a connection Secret for one service may hold."""
+
+    service: str  # as messages name it: "Kafka"
+    keys: Mapping[str, str]  # every key a Secret may hold -> why a connection needs it
+    secret: frozenset[str]  # those whose values are credentials
+    required: tuple[str, ...]
+    # Keys a user may expect to work -> why they are refused, and what to use instead.
+    refused: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Connection:
     name: str  # "default" or "secret <namespace>/<name>": safe to show
     properties: Mapping[str, str] = field(repr=False)
+    secret_keys: frozenset[str]
 
     @property
     def identity(self) -> tuple[tuple[str, str], ...]:
@@ -41,10 +57,33 @@ class Connection:
         return tuple(sorted(self.properties.items()))
 
     def redact(self, text: str) -> str:
-        for key, value in self.properties.items():
-            if key not in PUBLIC_KEYS and value:
-                text = text.replace(value, REDACTED)
+        """`text` with each whole occurrence of a credential (not one inside a longer word) replaced."""
+        credentials = (self.properties.get(key, "") for key in self.secret_keys)
+        for value in sorted(credentials, key=len, reverse=True):  # a longer one may contain a shorter
+            if len(value) >= MIN_REDACTED_LENGTH:
+                text = _whole_occurrences(value).sub(REDACTED, text)
         return text
+
+
+def _whole_occurrences(value: str) -> re.Pattern[str]:
+    before = r"(?<!\w)" if re.match(r"\w", value[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", value[-1]) else ""
+    return re.compile(before + re.escape(value) + after)
+
+
+def connection_from_secret(where: str, data: Mapping[str, str], schema: ConnectionSchema) -> Connection:
+    """The connection a Secret's data describes, or ClusterRefInvalid naming the keys at fault."""
+    refused = sorted(set(data) - set(schema.keys))
+    if refused:
+        reasons = "".join(f"; {key} {schema.refused[key]}" for key in refused if key in schema.refused)
+        raise ClusterRefInvalid(
+            f"{where} holds key(s) the operator does not accept in {schema.service} connections: "
+            f"{', '.join(refused)}{reasons}. Allowed: {', '.join(schema.keys)}"
+        )
+    missing = [key for key in schema.required if not data.get(key)]
+    if missing:
+        raise ClusterRefInvalid(f"{where} lacks the key(s) {', '.join(missing)}")
+    return Connection(where, dict(data), schema.secret)
 
 
 class Connections:
@@ -65,7 +104,7 @@ class Connections:
         cluster_ref: str | None,
         *,
         default: Mapping[str, str] | None,
-        required_keys: tuple[str, ...],
+        schema: ConnectionSchema,
         fresh: bool = False,
     ) -> Connection:
         """The connection; `fresh` reads the Secret now, as a deletion must: a Secret deleted
@@ -73,15 +112,13 @@ class Connections:
         if cluster_ref is None:
             if default is None:
                 raise ClusterRefInvalid("no spec.clusterRef and the operator has no default connection configured")
-            return Connection("default", dict(default))
+            # The operator's own settings, not a tenant's: not held to the schema's keys.
+            return Connection("default", dict(default), schema.secret)
         data = await self._read(namespace, cluster_ref, fresh=fresh)
         where = f"secret {namespace}/{cluster_ref}"
         if data is None:
             raise ConnectionSecretMissing(f"spec.clusterRef names {where}, which does not exist")
-        missing = [key for key in required_keys if not data.get(key)]
-        if missing:
-            raise ClusterRefInvalid(f"{where} lacks the key(s) {', '.join(missing)}")
-        return Connection(where, data)
+        return connection_from_secret(where, data, schema)
 
     async def _read(self, namespace: str, name: str, *, fresh: bool) -> dict[str, str] | None:
         now = time.monotonic()

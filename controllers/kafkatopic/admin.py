@@ -13,9 +13,11 @@ import asyncio
 import json
 import logging
 import ssl
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
@@ -29,6 +31,9 @@ from confluent_kafka.admin import (
     NewTopic,
     ResourceType,
 )
+from kafka import TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.net.compat import KafkaNetClient
 
 from controllers.core import metrics
 from controllers.core.batching import Batcher
@@ -59,6 +64,7 @@ REFUSALS = {
 }
 
 # librdkafka property -> kafka-python argument, for the reassignment client.
+# With KAFKA_PYTHON_TLS_PROPERTIES, every key a connection may hold.
 KAFKA_PYTHON_ARGUMENTS = {
     "bootstrap.servers": "bootstrap_servers",
     "security.protocol": "security_protocol",
@@ -66,12 +72,12 @@ KAFKA_PYTHON_ARGUMENTS = {
     "sasl.mechanisms": "sasl_mechanism",
     "sasl.username": "sasl_plain_username",
     "sasl.password": "sasl_plain_password",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
     "client.id": "client_id",
 }
+# The TLS properties, which kafka-python takes as one ssl.SSLContext.
+KAFKA_PYTHON_TLS_PROPERTIES = frozenset(
+    {"ssl.ca.pem", "ssl.certificate.pem", "ssl.key.pem", "ssl.key.password", "ssl.endpoint.identification.algorithm"}
+)
 
 T = TypeVar("T")
 
@@ -136,6 +142,7 @@ class KafkaAdmin:
                 connection.redact(f"{connection.name} holds settings Kafka's client refuses: {error}")
             ) from None
         self._reassigner: Any = None  # kafka-python's KafkaAdminClient, made on first use
+        self._reassigner_lock = asyncio.Lock()
         self._last_client_error: tuple[float, str] | None = None
         self._cluster: tuple[float, ClusterFacts] | None = None
         self._cluster_lock = asyncio.Lock()
@@ -325,14 +332,13 @@ class KafkaAdmin:
         return {t: None if isinstance(o, TopicMissing) else o for t, o in settled.items()}
 
     async def _reassign_batch(self, changes: list[ReassignReplicas]) -> dict[ReassignReplicas, Any]:
-        from kafka import TopicPartition
-
         self._count_call("alter_partition_reassignments", len(changes))
         request = {
             TopicPartition(c.name, partition): list(replicas) for c in changes for partition, replicas in c.assignment
         }
         try:
-            answers = await asyncio.to_thread(self._reassignment_client().alter_partition_reassignments, request)
+            client = await self._reassignment_client()
+            answers = await asyncio.to_thread(client.alter_partition_reassignments, request)
         except ClusterRefInvalid:
             raise
         except Exception as error:
@@ -347,36 +353,24 @@ class KafkaAdmin:
     async def _reassigning_batch(self, topics: list[str]) -> dict[str, Any]:
         self._count_call("list_partition_reassignments", len(topics))
         try:
-            ongoing = await asyncio.to_thread(self._reassignment_client().list_partition_reassignments)
+            client = await self._reassignment_client()
+            ongoing = await asyncio.to_thread(client.list_partition_reassignments)
         except ClusterRefInvalid:
             raise
         except Exception as error:
             return dict.fromkeys(topics, KafkaUnavailable(self.connection.redact(str(error))))
         return {t: frozenset(tp.partition for tp in ongoing if tp.topic == t) for t in topics}
 
-    def _reassignment_client(self) -> Any:
-        """kafka-python's admin client, built from the same connection properties."""
-        if self._reassigner is None:
-            from kafka.admin import KafkaAdminClient
+    async def _reassignment_client(self) -> Any:
+        """kafka-python's admin client, built from the same connection properties.
 
-            arguments: dict[str, Any] = {"request_timeout_ms": int(REQUEST_TIMEOUT_SECONDS * 1000)}
-            unsupported = []
-            for key, value in self.connection.properties.items():
-                if key in KAFKA_PYTHON_ARGUMENTS:
-                    arguments[KAFKA_PYTHON_ARGUMENTS[key]] = value
-                elif key == "ssl.ca.pem":
-                    arguments["ssl_context"] = ssl.create_default_context(cadata=value)
-                elif key == "ssl.endpoint.identification.algorithm":
-                    arguments["ssl_check_hostname"] = value.lower() == "https"
-                else:
-                    unsupported.append(key)
-            if unsupported:
-                raise ClusterRefInvalid(
-                    f"replication-factor changes use kafka-python, which has no equivalent of "
-                    f"{', '.join(sorted(unsupported))} in {self.connection.name}"
-                )
-            self._reassigner = KafkaAdminClient(**arguments)
-        return self._reassigner
+        Its constructor connects and waits for the cluster (up to the request
+        timeout), so it is built off the event loop, and by one caller at a time.
+        """
+        async with self._reassigner_lock:
+            if self._reassigner is None:
+                self._reassigner = await asyncio.to_thread(_kafka_python_admin, self.connection)
+            return self._reassigner
 
     # --- statistics -------------------------------------------------------------------
 
@@ -392,6 +386,58 @@ class KafkaAdmin:
                 if total > before:
                     metrics.SERVICE_REQUESTS.labels("kafka", request).inc(total - before)
                     self._request_counts[(broker, request)] = total
+
+
+def kafka_python_arguments(connection: Connection) -> dict[str, Any]:
+    """kafka-python's arguments for the connection's librdkafka properties."""
+    timeout_ms = int(REQUEST_TIMEOUT_SECONDS * 1000)
+    arguments: dict[str, Any] = {"request_timeout_ms": timeout_ms, "bootstrap_timeout_ms": timeout_ms}
+    properties = connection.properties
+    for key, argument in KAFKA_PYTHON_ARGUMENTS.items():
+        if key in properties:
+            arguments[argument] = properties[key]
+    if KAFKA_PYTHON_TLS_PROPERTIES & properties.keys():
+        try:
+            arguments["ssl_context"] = _ssl_context(properties)
+        except ssl.SSLError as error:  # what librdkafka accepted and Python's ssl does not, e.g. a certificate alone
+            raise ClusterRefInvalid(
+                f"replication-factor changes use kafka-python, which cannot use the TLS settings of "
+                f"{connection.name}: {connection.redact(str(error))}"
+            ) from None
+    return arguments
+
+
+def _ssl_context(properties: Mapping[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=properties.get("ssl.ca.pem"))  # no CA given: the system's
+    context.check_hostname = properties.get("ssl.endpoint.identification.algorithm", "https").lower() == "https"
+    if "ssl.certificate.pem" in properties:
+        # Python's ssl loads a key pair only from files: these live in a directory
+        # only this user can read, for as long as loading takes.
+        with tempfile.TemporaryDirectory() as folder:
+            certificate, key = Path(folder, "certificate.pem"), Path(folder, "key.pem")
+            certificate.write_text(properties["ssl.certificate.pem"])
+            key.write_text(properties.get("ssl.key.pem", ""))
+            context.load_cert_chain(certificate, key, password=properties.get("ssl.key.password"))
+    return context
+
+
+def _kafka_python_admin(connection: Connection) -> Any:
+    """A connected KafkaAdminClient; blocks until the cluster answers or the bootstrap times out."""
+    arguments = kafka_python_arguments(connection)
+    network: list[Any] = []
+
+    def network_client(**configs: Any) -> Any:
+        network.append(KafkaNetClient(**configs))
+        return network[-1]
+
+    try:
+        return KafkaAdminClient(**arguments, kafka_client=network_client)
+    except Exception:
+        # The constructor starts its I/O thread before connecting and leaves it
+        # running when the connection fails: one leaked thread per retry.
+        for client in network:
+            client.close()
+        raise
 
 
 def _observed_topic(described: Any, config_entries: Mapping[str, Any]) -> ObservedTopic:

@@ -23,6 +23,7 @@ from controllers.kafkatopic.admin import (
     KafkaUnavailable,
     TopicAlreadyExists,
 )
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.model import (
     FINALIZER,
     INTERNAL_TOPIC_PREFIX,
@@ -80,7 +81,7 @@ class KafkaTopicKind:
             spec.cluster_ref.name if spec.cluster_ref else None,
             fresh=fresh,
             default=self._default_connection,
-            required_keys=("bootstrap.servers",),
+            schema=KAFKA_CONNECTION,
         )
         return self._admins.for_connection(connection)
 

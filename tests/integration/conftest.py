@@ -140,6 +140,7 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
                 "--resync-interval", f"{RESYNC_SECONDS}s",
                 "--metrics-port", str(metrics_port),
                 "--health-port", "0",
+                "--log-level", "DEBUG",  # so every test also checks what DEBUG shows
                 "--tenancy-policy", str(policy),
             ],
             cwd=REPO,

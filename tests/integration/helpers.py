@@ -10,12 +10,15 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 from kubernetes import client
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import RunningOperator
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "infometis.io", "v1alpha1", "kafkatopics"
@@ -202,8 +205,23 @@ def replace_secret(namespace: str, name: str, data: dict[str, str]) -> None:
     client.CoreV1Api().replace_namespaced_secret(name, namespace, {"metadata": {"name": name}, "data": encoded})
 
 
-def everything_visible(namespace: str, operator_log: str) -> str:
-    """Status, Events and the operator's log: every place a secret value could leak to."""
+def everything_visible(namespace: str, operator: RunningOperator) -> str:
+    """Status, Events, the operator's log and its metrics: every place a secret value could leak to."""
     objects = kubectl("get", "kafkatopics", "-n", namespace, "-o", "json").stdout
     events = json.dumps(client.CoreV1Api().list_namespaced_event(namespace).to_dict(), default=str)
-    return objects + events + operator_log
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:
+        metrics = response.read().decode()
+    return objects + events + operator.log() + metrics
+
+
+def secured_connection(stack: dict[str, str], **overrides: str) -> dict[str, str]:
+    """Client properties for the SASL_SSL listener, the CA given inline as a Secret would carry it."""
+    return {
+        "bootstrap.servers": stack["KAFKA_SECURE_BOOTSTRAP_SERVERS"],
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": stack["KAFKA_SASL_USERNAME"],
+        "sasl.password": stack["KAFKA_SASL_PASSWORD"],
+        "ssl.ca.pem": Path(stack["KAFKA_SECURE_CA_FILE"]).read_text(),
+        **overrides,
+    }

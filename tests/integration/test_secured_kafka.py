@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 from cryptography import x509
@@ -20,23 +19,11 @@ from tests.integration.helpers import (
     everything_visible,
     kafka_topic,
     patch_spec,
+    secured_connection,
     unique,
     wait_ready,
     wait_reason,
 )
-
-
-def secured_connection(stack: dict[str, str], **overrides: str) -> dict[str, str]:
-    """Client properties for the SASL_SSL listener, the CA given inline as a Secret would carry it."""
-    return {
-        "bootstrap.servers": stack["KAFKA_SECURE_BOOTSTRAP_SERVERS"],
-        "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "PLAIN",
-        "sasl.username": stack["KAFKA_SASL_USERNAME"],
-        "sasl.password": stack["KAFKA_SASL_PASSWORD"],
-        "ssl.ca.pem": Path(stack["KAFKA_SECURE_CA_FILE"]).read_text(),
-        **overrides,
-    }
 
 
 def other_ca_pem() -> str:
@@ -73,7 +60,7 @@ def test_a_topic_is_created_and_reassigned_over_sasl_ssl(
     obj = wait_ready(namespace, name, timeout=90)
     assert obj["status"]["replicationFactor"] == 2
     described_as(kafka_admin, name, lambda t: all(len(replicas) == 2 for replicas in t["replicas"]))
-    assert stack["KAFKA_SASL_PASSWORD"] not in everything_visible(namespace, operator.log())
+    assert stack["KAFKA_SASL_PASSWORD"] not in everything_visible(namespace, operator)
 
 
 def test_a_wrong_password_is_retried_with_the_brokers_answer_and_never_shown(
@@ -87,7 +74,7 @@ def test_a_wrong_password_is_retried_with_the_brokers_answer_and_never_shown(
     message = condition(obj, "Reconciling")["message"]  # type: ignore[index]
     assert message.startswith("Kafka could not be reached (secret "), message
     assert "SASL authentication error: Authentication failed" in message, message
-    visible = everything_visible(namespace, operator.log())
+    visible = everything_visible(namespace, operator)
     assert wrong not in visible and stack["KAFKA_SASL_PASSWORD"] not in visible
 
 

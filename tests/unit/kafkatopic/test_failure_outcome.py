@@ -14,7 +14,9 @@ from controllers.kafkatopic.plan import AlterConfig, ConfigUpdate, IncreaseParti
 INCREASE = IncreasePartitions(name="orders", current=2, desired=4)
 ALTER = AlterConfig(name="orders", updates=(ConfigUpdate(key="retention.ms", desired="x", actual=None),))
 KIND = KafkaTopicKind(connections=None, admins=None, default_connection=None)  # type: ignore[arg-type]
-CLIENT = SimpleNamespace(connection=Connection("secret ns/kafka", {"sasl.password": "secret-1"}))
+CLIENT = SimpleNamespace(
+    connection=Connection("secret ns/kafka", {"sasl.password": "secret-1"}, frozenset({"sasl.password"}))
+)
 
 
 def failure_outcome(change: Any, error: Exception) -> Outcome:
