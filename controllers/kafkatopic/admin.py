@@ -342,12 +342,12 @@ class KafkaAdmin:
         except ClusterRefInvalid:
             raise
         except Exception as error:
-            return dict.fromkeys(changes, KafkaUnavailable(self.connection.redact(str(error))))
+            return dict.fromkeys(changes, self._kafka_python_error(error))
         results: dict[ReassignReplicas, Any] = {}
         for change in changes:
             errors = [answers.get(TopicPartition(change.name, p)) for p, _ in change.assignment]
             refused = next((e for e in errors if e is not None), None)
-            results[change] = KafkaRefused(refused.__name__, refused.description) if refused else None
+            results[change] = KafkaRefused(refused.message, refused.description) if refused else None
         return results
 
     async def _reassigning_batch(self, topics: list[str]) -> dict[str, Any]:
@@ -358,8 +358,17 @@ class KafkaAdmin:
         except ClusterRefInvalid:
             raise
         except Exception as error:
-            return dict.fromkeys(topics, KafkaUnavailable(self.connection.redact(str(error))))
+            return dict.fromkeys(topics, self._kafka_python_error(error))
         return {t: frozenset(tp.partition for tp in ongoing if tp.topic == t) for t in topics}
+
+    def _kafka_python_error(self, error: Exception) -> Exception:
+        """kafka-python's error in this edge's terms: a refusal Kafka would repeat (lack of rights, say)
+        by its code and description (its text dumps the controller's internal request), else a
+        transient failure."""
+        code = getattr(error, "message", None)
+        if getattr(error, "retriable", True) is False and isinstance(code, str) and code.isupper():
+            return KafkaRefused(code, str(getattr(error, "description", code)))
+        return KafkaUnavailable(self.connection.redact(str(error)))
 
     async def _reassignment_client(self) -> Any:
         """kafka-python's admin client, built from the same connection properties.

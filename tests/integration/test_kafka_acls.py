@@ -17,6 +17,7 @@ from tests.integration.helpers import (
     described_as,
     events,
     kafka_topic,
+    patch_spec,
     unique,
     wait_ready,
     wait_reason,
@@ -50,3 +51,8 @@ def test_topics_the_kafka_user_may_not_touch_stall_as_not_authorized_with_kafkas
         assert stalled is not None and "TOPIC_AUTHORIZATION_FAILED" in stalled["message"]
         assert [e["reason"] for e in events(namespace, name)] == ["NotAuthorized"]
     assert describe(kafka_admin, missing) is None
+
+    # Partition reassignment needs a cluster right the user lacks: refused, said, not retried as "unreachable".
+    patch_spec(namespace, "allowed", {"replicationFactor": 2})
+    obj = wait_reason(namespace, "allowed", "False", "NotAuthorized")
+    assert "CLUSTER_AUTHORIZATION_FAILED" in condition(obj, "Stalled")["message"]  # type: ignore[index]

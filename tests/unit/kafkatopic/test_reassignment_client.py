@@ -12,10 +12,11 @@ import threading
 import time
 
 import pytest
+from kafka.errors import ClusterAuthorizationFailedError
 
 from controllers.core.connections import Connection
 from controllers.kafkatopic import admin as admin_module
-from controllers.kafkatopic.admin import KafkaAdmin, KafkaUnavailable
+from controllers.kafkatopic.admin import KafkaAdmin, KafkaRefused, KafkaUnavailable
 from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.plan import ReassignReplicas
 
@@ -64,3 +65,10 @@ async def test_failed_reassignment_clients_leave_no_threads_behind(admin: KafkaA
             await admin.partitions_being_reassigned("orders")
     leaked = [t.name for t in kafka_python_io_threads() if t not in before]
     assert not leaked, f"{len(leaked)} kafka-python I/O thread(s) still running after two failed calls"
+
+
+def test_a_kafka_python_refusal_keeps_its_code_and_not_its_request_dump() -> None:
+    admin = KafkaAdmin(Connection("default", {"bootstrap.servers": "127.0.0.1:1"}, frozenset()), linger=0.01)
+    error = admin._kafka_python_error(ClusterAuthorizationFailedError("ClientRequest(listener=CONTROLLER, ...)"))
+    assert isinstance(error, KafkaRefused)
+    assert error.code == "CLUSTER_AUTHORIZATION_FAILED" and "ClientRequest" not in str(error)
