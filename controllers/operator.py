@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import kopf
 import prometheus_client
 
-from controllers.core.connections import Connections
+from controllers.core.connections import Connection, Connections
 from controllers.core.controller import Controller
+from controllers.core.health import PROBE_TIMEOUT_SECONDS, Health, Reachability, serve
 from controllers.core.kube import KubeApi
 from controllers.core.policy import load_policies
 from controllers.core.settings import Settings
@@ -75,7 +75,29 @@ async def run(settings: Settings) -> None:
         settings.resync_interval,
         settings.kafka_bootstrap_servers or "none",
     )
-    background = [asyncio.create_task(kafka_topics.run()), asyncio.create_task(admins.serve_callbacks())]
+    health = Health()
+    api_server = Reachability("Kubernetes API server", logger=log)
+    health.add_readiness("kubernetes-api", api_server.check)
+    loops = {
+        "kafkatopic-worker": kafka_topics.run(),
+        "kafkatopic-resync": kafka_topics.resync_forever(),
+        "kafka-callbacks": admins.serve_callbacks(),
+        "kubernetes-api-probe": api_server.probe_forever(kube.ping),
+    }
+    if default_kafka:
+        kafka = Reachability("Kafka (default connection)", logger=log)
+        health.add_readiness("kafka-default", kafka.check)
+        default_connection = Connection("default", default_kafka)
+        loops["kafka-default-probe"] = kafka.probe_forever(
+            lambda: admins.for_connection(default_connection).probe(PROBE_TIMEOUT_SECONDS),
+            timeout=2 * PROBE_TIMEOUT_SECONDS,  # a backstop: the probe gives up first, in the client's words
+        )
+    # Created before kopf starts, so kopf leaves them to us at shutdown.
+    background = [asyncio.create_task(loop, name=name) for name, loop in loops.items()]
+    for task in background:
+        health.keep_running(task.get_name(), task)
+    if settings.health_port:
+        background.append(asyncio.create_task(serve(health, settings.health_port)))
     try:
         await kopf.operator(
             registry=registry,
@@ -83,14 +105,12 @@ async def run(settings: Settings) -> None:
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
-            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
         )
     finally:
         for task in background:
             task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Each ends cancelled; one that failed earlier was logged (and failed /healthz) when it did.
+        await asyncio.gather(*background, return_exceptions=True)
         admins.close()
         await kube.close()
         log.info("stopped")

@@ -172,9 +172,9 @@ class Controller(Generic[SpecT]):
     # --- running ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Process the queue and resync periodically, until cancelled."""
+        """Process the queue until cancelled. `resync_forever` runs beside it, as its own task, so
+        that the health check sees each loop and kopf leaves both alone at shutdown."""
         slots = asyncio.Semaphore(self._max_concurrent)
-        resync = asyncio.create_task(self._resync_forever())
         try:
             while True:
                 key = await self._queue.get()
@@ -183,11 +183,11 @@ class Controller(Generic[SpecT]):
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
-            resync.cancel()
             for task in list(self._tasks):
                 task.cancel()
 
-    async def _resync_forever(self) -> None:
+    async def resync_forever(self) -> None:
+        """Relist and queue every object every resync interval, until cancelled."""
         while True:
             await asyncio.sleep(self._resync_interval)
             await self._relist()
