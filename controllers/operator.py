@@ -11,6 +11,7 @@ import prometheus_client
 from controllers.core.connections import Connection, Connections
 from controllers.core.controller import Controller
 from controllers.core.health import PROBE_TIMEOUT_SECONDS, Health, Reachability, serve
+from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retries
 from controllers.core.kube import KubeApi
 from controllers.core.policy import load_policies
 from controllers.core.settings import Settings
@@ -31,6 +32,7 @@ def configure_logging(level: str) -> None:
     quiet = logging.DEBUG if level == "DEBUG" else logging.CRITICAL
     for library in ("infometis.librdkafka", "kafka"):
         logging.getLogger(library).setLevel(quiet)
+    quiet_unavailable_retries()  # the API server probe logs an outage once, not kopf at every retry
 
 
 def _kopf_settings() -> kopf.OperatorSettings:
@@ -39,6 +41,7 @@ def _kopf_settings() -> kopf.OperatorSettings:
     settings.scanning.disabled = True  # resources are named exactly; no CRD/namespace listing RBAC needed
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = RETRY_FOREVER  # outlast any API server outage, see kopf_retries
     return settings
 
 
