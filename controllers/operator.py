@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import kopf
 import prometheus_client
 
-from controllers.core.connections import Connections
+from controllers.core.connections import Connection, Connections
 from controllers.core.controller import Controller
+from controllers.core.health import PROBE_TIMEOUT_SECONDS, Health, Reachability, serve
 from controllers.core.kind import Kind
+from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retries
 from controllers.core.kube import KubeApi
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.settings import Settings
 from controllers.core.watch import watch
 from controllers.kafkatopic.admin import KafkaAdmins
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.kind import KafkaTopicKind
 from controllers.kafkatopic.model import KafkaTopicSpec, KafkaTopicStatus
 
@@ -38,6 +41,7 @@ def configure_logging(level: str) -> None:
     debug = level == "DEBUG"
     logging.getLogger("infometis.librdkafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger("kafka").setLevel(logging.INFO if debug else logging.CRITICAL)
+    quiet_unavailable_retries()  # the API server probe logs an outage once, not kopf at every retry
 
 
 def _kopf_settings() -> kopf.OperatorSettings:
@@ -46,7 +50,12 @@ def _kopf_settings() -> kopf.OperatorSettings:
     settings.scanning.disabled = True  # resources are named exactly; no CRD/namespace listing RBAC needed
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = RETRY_FOREVER  # outlast any API server outage, see kopf_retries
     return settings
+
+
+Loop = Callable[[], Coroutine[Any, Any, None]]
+Probe = Callable[[], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,8 @@ class Service:
     """What enabling one service's controller (--controllers NAME) adds to the process."""
 
     kinds: tuple[Kind[Any, Any], ...]
-    background: tuple[Callable[[], Coroutine[Any, Any, None]], ...]
+    loops: Mapping[str, Loop]  # named background loops; liveness fails if one stops
+    readiness: Mapping[str, tuple[Reachability, Probe]]  # named dependencies, each with its probe
     close: Callable[[], None]
 
 
@@ -62,7 +72,14 @@ def kafka_service(settings: Settings, connections: Connections) -> Service:
     admins = KafkaAdmins(linger=settings.batch_linger)
     default = {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
     topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(connections, admins, default)
-    return Service((topics,), (admins.serve_callbacks,), admins.close)
+    readiness: dict[str, tuple[Reachability, Probe]] = {}
+    if default:
+        connection = Connection("default", default, KAFKA_CONNECTION.secret)
+        readiness["kafka-default"] = (
+            Reachability("Kafka (default connection)", logger=log),
+            lambda: admins.for_connection(connection).probe(PROBE_TIMEOUT_SECONDS),
+        )
+    return Service((topics,), {"kafka-callbacks": admins.serve_callbacks}, readiness, admins.close)
 
 
 # One entry per service; the seed design runs one reconciler per service, and each
@@ -111,8 +128,28 @@ async def run(settings: Settings) -> None:
         settings.resync_interval,
         settings.kafka_bootstrap_servers or "none",
     )
-    background = [asyncio.create_task(controller.run()) for controller in controllers]
-    background += [asyncio.create_task(task()) for service in services for task in service.background]
+    health = Health()
+    api_server = Reachability("Kubernetes API server", logger=log)
+    health.add_readiness("kubernetes-api", api_server.check)
+    loops: dict[str, Loop] = {"kubernetes-api-probe": lambda: api_server.probe_forever(kube.ping)}
+    for controller in controllers:
+        name = controller.kind.resource.kind.lower()
+        loops[f"{name}-worker"] = controller.run
+        loops[f"{name}-resync"] = controller.resync_forever
+        loops[f"{name}-unmanaged-report"] = controller.report_unmanaged_forever
+    for service in services:
+        loops.update(service.loops)
+        for name, (reachability, probe) in service.readiness.items():
+            health.add_readiness(name, reachability.check)
+            # The timeout is a backstop: the probe gives up first, in the client's words.
+            loops[f"{name}-probe"] = partial(reachability.probe_forever, probe, timeout=2 * PROBE_TIMEOUT_SECONDS)
+    # Created before kopf starts, so kopf leaves them to us at shutdown.
+    background = [asyncio.create_task(loop(), name=name) for name, loop in loops.items()]
+    for task in background:
+        health.keep_running(task.get_name(), task)
+    if settings.health_port:
+        unmanaged = {c.kind.resource.plural: c.unmanaged for c in controllers}
+        background.append(asyncio.create_task(serve(health, settings.health_port, unmanaged)))
     try:
         await kopf.operator(
             registry=registry,
@@ -120,14 +157,12 @@ async def run(settings: Settings) -> None:
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
-            liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None,
         )
     finally:
         for task in background:
             task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Each ends cancelled; one that failed earlier was logged (and failed /healthz) when it did.
+        await asyncio.gather(*background, return_exceptions=True)
         for service in services:
             service.close()
         await kube.close()

@@ -179,10 +179,9 @@ class Controller(Generic[SpecT, StatusT]):
     # --- running ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Process the queue and resync periodically, until cancelled."""
+        """Process the queue until cancelled. `resync_forever` runs beside it, as its own task, so
+        that the health check sees each loop and kopf leaves both alone at shutdown."""
         slots = asyncio.Semaphore(self._max_concurrent)
-        resync = asyncio.create_task(self._resync_forever())
-        unmanaged_report = asyncio.create_task(self._report_unmanaged_forever())
         try:
             while True:
                 key = await self._queue.get()
@@ -191,19 +190,18 @@ class Controller(Generic[SpecT, StatusT]):
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         finally:
-            resync.cancel()
-            unmanaged_report.cancel()
             for task in list(self._tasks):
                 task.cancel()
 
-    async def _resync_forever(self) -> None:
+    async def resync_forever(self) -> None:
+        """Relist and queue every object every resync interval, until cancelled."""
         while True:
             await asyncio.sleep(self._resync_interval)
             await self._relist()
             for key in list(self._store):
                 self._queue.add(key)
 
-    async def _report_unmanaged_forever(self) -> None:
+    async def report_unmanaged_forever(self) -> None:
         # Apart from the resync: listing an unreachable cluster's topics must not delay it.
         while True:
             await asyncio.sleep(self._resync_interval)

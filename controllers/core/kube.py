@@ -241,6 +241,21 @@ class KubeApi:
             for key, value in (secret.get("data") or {}).items()
         }
 
+    async def ping(self) -> None:
+        """Raise unless the API server says it is ready. Every authenticated client may read /readyz, so
+        this proves the address, the credentials and the API server's own health (etcd included)."""
+        session = await self._session_or_new()
+        try:
+            async with session.get(self._base + "/readyz", headers=self._headers()) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    failed = [line for line in text.splitlines() if line.startswith("[-]")]
+                    raise KubeError(response.status, "; ".join(failed) or text.strip()[:200])
+        except aiohttp.ClientConnectorError as error:
+            raise ConnectionError(f"cannot connect to {error.host}:{error.port}: {error.os_error}") from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise ConnectionError(f"no answer from the API server: {error!r}") from None
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

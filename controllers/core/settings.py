@@ -71,7 +71,10 @@ _OPTIONS = (
         "how long a service call waits to collect other objects' work into one request",
     ),
     _Option("--metrics-port", "INFOMETIS_METRICS_PORT", "8080", int, "Prometheus /metrics port, 0 to disable"),
-    _Option("--health-port", "INFOMETIS_HEALTH_PORT", "8081", int, "liveness /healthz port, 0 to disable"),
+    _Option(
+        "--health-port", "INFOMETIS_HEALTH_PORT", "8081", int,
+        "liveness /healthz and readiness /readyz port, 0 to disable",
+    ),
     _Option(
         "--tenancy-policy", "INFOMETIS_TENANCY_POLICY", None, Path,
         "a YAML file of what each namespace may manage (see README, Tenancy); none: every namespace may manage "

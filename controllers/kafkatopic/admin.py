@@ -205,6 +205,17 @@ class KafkaAdmin:
             raise _kafka_error(error) from None
         return metadata.cluster_id, frozenset(metadata.topics)
 
+    async def probe(self, timeout: float) -> None:
+        """Raise KafkaUnavailable, in the client's words, unless Kafka answers (or did within the
+        cluster-facts age): readiness asks this of the default connection."""
+        self.last_used = time.monotonic()  # a probed connection keeps its client
+        try:
+            await asyncio.wait_for(self._cluster_facts(), timeout)
+        except TimeoutError:
+            raise KafkaUnavailable(self.explain(KafkaUnavailable(f"no answer within {timeout:.0f}s"))) from None
+        except KafkaUnavailable as error:
+            raise KafkaUnavailable(self.explain(error)) from None
+
     def explain(self, error: Exception) -> str:
         """A failure in words, leading with the client's latest connection error: a
         request timing out says little, "SASL authentication error" says what to fix."""

@@ -9,15 +9,20 @@ API, so missing RBAC rules fail these tests.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -68,6 +73,13 @@ def broker_ids(kafka_admin: AdminClient) -> list[int]:
 
 
 @pytest.fixture
+def kafka_restarted_afterwards() -> Iterator[None]:
+    """Whatever happens in the test, Kafka is running again when it ends."""
+    yield
+    run_stack("start", "kafka")
+
+
+@pytest.fixture
 def namespace() -> Iterator[str]:
     name = f"it-{uuid.uuid4().hex[:8]}"
     client.CoreV1Api().create_namespace({"metadata": {"name": name}})
@@ -105,9 +117,33 @@ class RunningOperator:
     log_path: Path
     metrics_url: str
     kubeconfig: Path  # the operator's ServiceAccount credentials
+    health_url: str  # /healthz and /readyz below it
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def probe(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET /healthz or /readyz: the status code and the JSON body (or the text, if it is not JSON)."""
+        try:
+            with urllib.request.urlopen(self.health_url + path, timeout=5) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, {"text": text}
+
+    def wait_probe(self, path: str, status: int, timeout: float = 30) -> dict[str, Any]:
+        """The body of `path` once it answers `status`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer, body = self.probe(path)
+            if answer == status:
+                return body
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} did not answer {status} within {timeout:.0f}s; last: {answer} {body}")
+            time.sleep(0.25)
 
 
 _operators: list[RunningOperator] = []
@@ -132,14 +168,14 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     log_path = folder / "operator.log"
     policy = folder / "tenancy.yaml"
     policy.write_text(TENANCY_POLICY)
-    metrics_port = _free_port()
+    metrics_port, health_port = _free_port(), _free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "controllers",
                 "--resync-interval", f"{RESYNC_SECONDS}s",
                 "--metrics-port", str(metrics_port),
-                "--health-port", "0",
+                "--health-port", str(health_port),
                 "--log-level", "DEBUG",  # so every test also checks what DEBUG shows
                 "--tenancy-policy", str(policy),
             ],
@@ -148,7 +184,9 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-    running = RunningOperator(process, log_path, f"http://127.0.0.1:{metrics_port}/metrics", kubeconfig)
+    running = RunningOperator(
+        process, log_path, f"http://127.0.0.1:{metrics_port}/metrics", kubeconfig, f"http://127.0.0.1:{health_port}"
+    )
     _operators.append(running)
     wait_for(lambda: "starting:" in running.log() or process.poll() is not None, timeout=30, what="operator start")
     assert process.poll() is None, f"the operator exited at start:\n{running.log()}"

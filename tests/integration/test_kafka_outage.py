@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.conftest import RunningOperator
@@ -22,13 +19,6 @@ from tests.integration.helpers import (
     wait_ready,
     wait_reason,
 )
-
-
-@pytest.fixture
-def kafka_restarted_afterwards() -> Iterator[None]:
-    """Whatever happens in the test, Kafka is running again when it ends."""
-    yield
-    run_stack("start", "kafka")
 
 
 def test_an_outage_shows_as_progressing_with_retry_and_heals(
