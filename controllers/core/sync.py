@@ -89,7 +89,7 @@ async def _sync(
         return Outcome.stalled(NOT_PERMITTED, f"Not permitted: {kind.noun} '{name}' {protected}.", facts)
 
     # Events an earlier pass recorded before changing the service, for changes now done.
-    events = _earlier_intent_done(request, plan.changes)
+    events = _earlier_intent_done(request, observation, plan.changes)
     if plan.changes and request.spec_applied and request.spec.drift_policy is DriftPolicy.REPORT:
         drift = tuple(item for change in plan.changes for item in change.drift())
         fields = ", ".join(f"{d.field} (spec {d.desired}, actual {d.actual})" for d in drift)
@@ -107,6 +107,8 @@ async def _sync(
     adopting = not any(entry.reason == CREATED for entry in request.status.pending_events)
     if plan.changes:
         intent = change_events(kind, request, name, observation, plan.changes, adopting=adopting)
+        # Events an earlier pass earned but has not said yet stay recorded, so a crash now loses none.
+        intent = [(note, frozenset[str]()) for note in events] + intent
         if not await request.record_intent([_intent_entry(note, fields) for note, fields in intent]):
             return Outcome.retrying(
                 f"Could not record the changes about to be made to {kind.noun} '{name}' in the status; "
@@ -229,17 +231,26 @@ def _intent_entry(note: EventNote, fields: frozenset[str]) -> dict[str, Any]:
     return {"reason": note.reason, "message": note.message, "eventId": note.event_id, "fields": sorted(fields)}
 
 
-def _earlier_intent_done(request: ReconcileRequest[Any, Any], changes: Sequence[Change]) -> tuple[EventNote, ...]:
+def _earlier_intent_done(
+    request: ReconcileRequest[Any, Any], observation: Any, changes: Sequence[Change]
+) -> tuple[EventNote, ...]:
     """The Events recorded before an earlier pass changed the service, whose changes are now done.
 
-    A change still planned was not made (or not shown yet); its Event is left
-    for the pass that makes it.
+    A creation is done when the resource exists; another change when its fields are
+    no longer planned. A change still planned was not made (or does not show yet);
+    its Event is left for the pass that makes it.
     """
     still_planned = {item.field for change in changes for item in change.drift()}
+
+    def done(entry: Any) -> bool:
+        if entry.reason == CREATED:
+            return observation.resource_id is not None
+        return not set(entry.fields) & still_planned
+
     return tuple(
         EventNote(entry.reason, entry.message, event_id=entry.event_id)
         for entry in request.status.pending_events
-        if not set(entry.fields) & still_planned
+        if done(entry)
     )
 
 

@@ -165,14 +165,16 @@ def newer_crd(namespace: str) -> Iterator[None]:
         "type": "string"
     }
     kubectl("replace", "-f", "-", stdin=json.dumps(newer))
-    # The API server takes up a new schema a moment after accepting it; until then it prunes the field.
+    # The API server takes up a new schema a moment after accepting it, and a watch opened before
+    # keeps serving objects pruned to the old one until it is reopened: wait until the operator
+    # itself sees the new field (a probe object with it is then InvalidSpec to it, not Suspended).
     probe = unique("probe")
-
-    def newer_schema_in_force() -> bool:
-        apply(namespace, kafka_topic(probe, 1, 1, suspend=True, futureField="x"))
-        return bool(get(namespace, probe)["spec"].get("futureField") == "x")
-
-    wait_for(newer_schema_in_force, timeout=30, what="the newer schema in force")
+    apply(namespace, kafka_topic(probe, 1, 1, suspend=True, futureField="x"))
+    wait_for(
+        lambda: "futureField" in str((get(namespace, probe).get("status") or {}).get("conditions")),
+        timeout=120,
+        what="the operator to see the newer schema",
+    )
     kubectl("delete", "kafkatopic", probe, "-n", namespace)
     yield
     del original["metadata"]["resourceVersion"]

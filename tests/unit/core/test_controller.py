@@ -379,3 +379,31 @@ async def test_a_change_refused_at_every_resync_writes_nothing_after_the_first_t
         await reconcile(controller, kube, KEY)
     assert len(kube.statuses) == writes
     assert ready_reason(controller, KEY) == ("False", "NotAuthorized")
+
+
+async def test_a_creation_cut_short_twice_in_a_row_is_still_announced() -> None:
+    """Killed after creating; the next process, already changing something else, killed too."""
+    service = ToyService()
+    kube = RecordingKube()
+    first = controller_with(WidgetKind(service), kube)
+    first.on_watch_event(None, widget("a"))
+    original_apply = first.kind.apply
+
+    def apply_then_crash(client: ToyService, change: SetValue) -> Awaitable[None]:
+        kube.fail_status_writes = True  # every process dies before its final status write
+        return original_apply(client, change)
+
+    first.kind.apply = apply_then_crash  # type: ignore[method-assign]
+    await first.reconcile(KEY)
+    second = controller_with(WidgetKind(service), kube)
+    second.kind.apply = apply_then_crash  # type: ignore[method-assign]
+    second.on_watch_event(None, widget("a", generation=2, status=kube.statuses[-1], value="v2"))
+    kube.fail_status_writes = False
+    await second.reconcile(KEY)
+    assert service.values["a"] == "v2" and kube.reasons() == []
+
+    kube.fail_status_writes = False
+    third = controller_with(WidgetKind(service), kube)
+    third.on_watch_event(None, widget("a", generation=2, status=kube.statuses[-1], value="v2"))
+    await reconcile(third, kube, KEY)
+    assert sorted(kube.reasons()) == ["Created", "Updated"]
