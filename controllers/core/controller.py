@@ -384,15 +384,16 @@ class Controller(Generic[SpecT, StatusT]):
             handled_reconcile_token=token,
         )
         metrics.RECONCILES.labels(self.kind.resource.kind, outcome.phase.value).inc()
+        # Change Events (stable ids) go out before the status write that drops them from
+        # status.pendingEvents: a crash in between makes the next pass post them again, which
+        # the API server answers as already there. Transition Events follow the status they
+        # describe: if that write fails, the next pass computes them again.
+        changes = tuple(note for note in summary.events if note.event_id is not None)
+        transitions = tuple(note for note in summary.events if note.event_id is None)
+        await self._record_in_order(key, body, changes)
         stored = await self._write_status(key, body["metadata"]["uid"], written.status, summary.status)
         if stored:
-            # Events follow the status they describe: a status write that fails posts none,
-            # and the next pass says them (change Events from status.pendingEvents, with
-            # stable ids, so none is said twice).
-            for note in summary.events:
-                log = self._log.warning if note.warning else self._log.info
-                log("%s: %s: %s", key, note.reason, note.message)
-            await self._record_in_order(body, summary.events)
+            await self._record_in_order(key, body, transitions)
         if not stored or outcome.phase is Phase.RETRYING:
             delay = self._queue.add_with_backoff(key)
             self._log.debug("%s: retrying in %.0fs", key, delay)
@@ -418,8 +419,10 @@ class Controller(Generic[SpecT, StatusT]):
             self._store[key] = updated
         return True
 
-    async def _record_in_order(self, body: Mapping[str, Any], events: tuple[EventNote, ...]) -> None:
+    async def _record_in_order(self, key: ObjectKey, body: Mapping[str, Any], events: tuple[EventNote, ...]) -> None:
         for note in events:
+            log = self._log.warning if note.warning else self._log.info
+            log("%s: %s: %s", key, note.reason, note.message)
             await self._record(body, note)
 
     async def _record(self, body: Mapping[str, Any], note: EventNote) -> None:

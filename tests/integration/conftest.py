@@ -212,3 +212,28 @@ def no_traceback_from_this_test(request: pytest.FixtureRequest) -> Iterator[None
     yield
     logged = running.log()[start:]
     assert "Traceback" not in logged, f"the operator logged an unexpected error during this test:\n{logged}"
+
+
+@pytest.fixture
+def session_operator_paused(operator: RunningOperator) -> Iterator[None]:
+    """Only the operator under test acts on the test's namespace meanwhile."""
+    os.kill(operator.process.pid, signal.SIGSTOP)
+    yield
+    os.kill(operator.process.pid, signal.SIGCONT)
+
+
+def start_operator(operator: RunningOperator, namespace: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "controllers",
+                "--namespace", namespace,
+                "--resync-interval", f"{RESYNC_SECONDS}s",
+                "--metrics-port", "0",
+                "--health-port", "0",
+            ],
+            cwd=REPO,
+            env={**os.environ, "KUBECONFIG": str(operator.kubeconfig)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip

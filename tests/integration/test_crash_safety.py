@@ -3,24 +3,19 @@ exactly once, and no topic it created is ever reported as adopted."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
+from tests.integration.conftest import RunningOperator, start_operator
 from tests.integration.helpers import (
     GROUP,
     PLURAL,
-    REPO,
     VERSION,
     custom_objects,
     described_as,
@@ -34,31 +29,6 @@ from tests.integration.helpers import (
 )
 
 CHANGE_REASONS = {"Created", "Adopted", "Updated", "DriftCorrected", "Deleted"}
-
-
-@pytest.fixture
-def session_operator_paused(operator: RunningOperator) -> Iterator[None]:
-    """Only the operator under test acts on the test's namespace meanwhile."""
-    os.kill(operator.process.pid, signal.SIGSTOP)
-    yield
-    os.kill(operator.process.pid, signal.SIGCONT)
-
-
-def start_operator(operator: RunningOperator, namespace: str, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable, "-m", "controllers",
-                "--namespace", namespace,
-                "--resync-interval", f"{RESYNC_SECONDS}s",
-                "--metrics-port", "0",
-                "--health-port", "0",
-            ],
-            cwd=REPO,
-            env={**os.environ, "KUBECONFIG": str(operator.kubeconfig)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
 
 
 def test_killed_mid_rollout_each_change_is_announced_once_and_nothing_is_adopted(

@@ -161,6 +161,8 @@ class RecordingKube:
     async def record_event(
         self, involved: Mapping[str, Any], resource: ResourceInfo, *, event_id: str | None, **note: Any
     ) -> None:
+        if self.fail_status_writes:  # the process is "dead": nothing it sends arrives
+            raise KubeError(503, "no one is listening")
         self.events.setdefault(event_id or f"generated-{len(self.events)}", note["reason"])
 
     def reasons(self) -> list[str]:
