@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from controllers.core.settings import parse_settings
-from controllers.operator import run
+from controllers.operator import CONNECTION_SCHEMAS, run
 
 
 def main() -> None:
-    asyncio.run(run(parse_settings()))
+    asyncio.run(run(parse_settings(schemas=CONNECTION_SCHEMAS)))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class Service:
 
 def kafka_service(settings: Settings, connections: Connections) -> Service:
     admins = KafkaAdmins(linger=settings.batch_linger)
-    default = {"bootstrap.servers": settings.kafka_bootstrap_servers} if settings.kafka_bootstrap_servers else None
+    default = settings.default_connections.get(KAFKA_CONNECTION.service)
     topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(connections, admins, default)
     readiness: dict[str, tuple[Reachability, Probe]] = {}
     if default:
@@ -85,6 +85,8 @@ def kafka_service(settings: Settings, connections: Connections) -> Service:
 # One entry per service; the seed design runs one reconciler per service, and each
 # Deployment enables its own (python -m controllers --controllers kafka).
 SERVICES: dict[str, Callable[[Settings, Connections], Service]] = {"kafka": kafka_service}
+# Each service's connection Secrets, and the flag of its default connection.
+CONNECTION_SCHEMAS = (KAFKA_CONNECTION,)
 
 
 async def run(settings: Settings) -> None:
@@ -122,11 +124,12 @@ async def run(settings: Settings) -> None:
     if settings.metrics_port:
         prometheus_client.start_http_server(settings.metrics_port)
     log.info(
-        "starting: controllers=%s namespaces=%s resync=%.0fs default Kafka=%s",
+        "starting: controllers=%s namespaces=%s resync=%.0fs default connections=%s",
         ",".join(settings.controllers),
         ",".join(settings.namespaces) or "all",
         settings.resync_interval,
-        settings.kafka_bootstrap_servers or "none",
+        ", ".join(f"{service} {dict(properties)}" for service, properties in settings.default_connections.items())
+        or "none",
     )
     health = Health()
     api_server = Reachability("Kubernetes API server", logger=log)

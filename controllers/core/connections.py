@@ -41,6 +41,12 @@ class ConnectionSchema:
     keys: Mapping[str, str]  # every key a Secret may hold -> why a connection needs it
     secret: frozenset[str]  # those whose values are credentials
     required: tuple[str, ...]
+    # The operator's default connection for objects without spec.clusterRef: one flag
+    # and environment variable give the value of one key (e.g. --kafka-bootstrap-servers,
+    # KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers).
+    default_flag: str
+    default_env: str
+    default_key: str
     # Keys a user may expect to work -> why they are refused, and what to use instead.
     refused: Mapping[str, str] = field(default_factory=dict)
 

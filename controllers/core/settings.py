@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from controllers.core.connections import ConnectionSchema
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -27,7 +29,8 @@ class Settings:
     controllers: tuple[str, ...]
     namespaces: tuple[str, ...]
     resync_interval: float
-    kafka_bootstrap_servers: str | None
+    # Per service (ConnectionSchema.service): the default connection's properties, if one is configured.
+    default_connections: Mapping[str, Mapping[str, str]]
     max_concurrent_reconciles: int
     batch_linger: float
     metrics_port: int
@@ -59,10 +62,6 @@ _OPTIONS = (
         "how often every object is compared with its service to catch drift",
     ),
     _Option(
-        "--kafka-bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS", None, str,
-        "the default Kafka cluster for KafkaTopics without spec.clusterRef (none: such objects are Stalled)",
-    ),
-    _Option(
         "--max-concurrent-reconciles", "INFOMETIS_MAX_CONCURRENT_RECONCILES", "500", int,
         "objects reconciled at once; their service calls are batched together",
     ),
@@ -84,7 +83,8 @@ _OPTIONS = (
 )  # fmt: skip
 
 
-def parse_settings(argv: Sequence[str] | None = None) -> Settings:
+def parse_settings(argv: Sequence[str] | None = None, schemas: Sequence[ConnectionSchema] = ()) -> Settings:
+    """The settings; `schemas` add each service's default-connection flag (the core knows no service)."""
     parser = argparse.ArgumentParser(
         prog="python -m controllers",
         description=(
@@ -109,6 +109,14 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
             default=os.environ.get(option.env) or option.default,
             help=f"{option.help} (env {option.env}; default {option.default or 'none'})",
         )
+    for schema in schemas:
+        parser.add_argument(
+            schema.default_flag,
+            dest=f"default_{schema.service}",
+            default=os.environ.get(schema.default_env) or None,
+            help=f"the default {schema.service} connection's {schema.default_key}, for objects without "
+            f"spec.clusterRef (env {schema.default_env}; default none: such objects are Stalled)",
+        )
     args = parser.parse_args(argv)
     if args.resync_interval < 1:
         parser.error("--resync-interval must be at least 1s")
@@ -123,7 +131,11 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         controllers=args.controllers,
         namespaces=tuple(watched),
         resync_interval=args.resync_interval,
-        kafka_bootstrap_servers=args.kafka_bootstrap_servers,
+        default_connections={
+            schema.service: {schema.default_key: getattr(args, f"default_{schema.service}")}
+            for schema in schemas
+            if getattr(args, f"default_{schema.service}")
+        },
         max_concurrent_reconciles=args.max_concurrent_reconciles,
         batch_linger=args.batch_linger,
         metrics_port=args.metrics_port,

@@ -30,6 +30,9 @@ KAFKA_CONNECTION = ConnectionSchema(
     },
     secret=frozenset({"sasl.password", "ssl.key.pem", "ssl.key.password"}),
     required=("bootstrap.servers",),
+    default_flag="--kafka-bootstrap-servers",
+    default_env="KAFKA_BOOTSTRAP_SERVERS",
+    default_key="bootstrap.servers",
     refused={
         "ssl.ca.location": _FILE.format("ssl.ca.pem"),
         "ssl.certificate.location": _FILE.format("ssl.certificate.pem"),

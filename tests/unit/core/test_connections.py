@@ -15,6 +15,9 @@ SCHEMA = ConnectionSchema(
         "key.pem": "a client key",
     },
     secret=frozenset({"password", "key.pem"}),
+    default_flag="--example-url",
+    default_env="EXAMPLE_URL",
+    default_key="url",
     required=("url",),
     refused={"key.file": "names a file on the operator's own filesystem; give key.pem instead"},
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controllers.core.settings import parse_duration, parse_settings
+from controllers.kafkatopic.connection import KAFKA_CONNECTION
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("30s", 30.0), ("2m", 120.0), ("50ms", 0.05), ("15", 15.0)])
@@ -15,19 +16,19 @@ def test_durations_accept_units(text: str, seconds: float) -> None:
 def test_defaults_without_flags_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "WATCH_NAMESPACE", "INFOMETIS_RESYNC_INTERVAL"):
         monkeypatch.delenv(name, raising=False)
-    settings = parse_settings([])
+    settings = parse_settings([], [KAFKA_CONNECTION])
     assert settings.resync_interval == 30
     assert settings.namespaces == ()
-    assert settings.kafka_bootstrap_servers is None
+    assert settings.default_connections == {}
 
 
 def test_environment_variables_configure_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
     monkeypatch.setenv("WATCH_NAMESPACE", "a,b")
     monkeypatch.setenv("INFOMETIS_RESYNC_INTERVAL", "1m")
-    settings = parse_settings([])
-    assert (settings.kafka_bootstrap_servers, settings.namespaces, settings.resync_interval) == (
-        "kafka:9092",
+    settings = parse_settings([], [KAFKA_CONNECTION])
+    assert (settings.default_connections, settings.namespaces, settings.resync_interval) == (
+        {"Kafka": {"bootstrap.servers": "kafka:9092"}},
         ("a", "b"),
         60,
     )
