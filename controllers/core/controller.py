@@ -238,7 +238,9 @@ class Controller(Generic[SpecT, StatusT]):
         try:
             listings = [await self._kube.list_versions(self.kind.resource, ns) for ns in self._namespaces or (None,)]
         except KubeError as error:
-            self._log.warning("could not list %s to check for deleted objects: %s", self.kind.resource.plural, error)
+            # An API server that is away is the API server probe's to report, once, not every resync's.
+            log = self._log.debug if error.unavailable else self._log.warning
+            log("could not list %s to check for deleted objects: %s", self.kind.resource.plural, error)
             return
         for listing in listings:
             for key in self.forget_vanished(listing):

@@ -7,9 +7,9 @@ connection error or a 429 after that as a reason to start a new request
 error ends the watcher task, and the operator with it (_core/reactor/
 orchestration.py re-raises it, running.py then stops every task). A starting
 kube-apiserver answers 503 ("the request has been made before all known HTTP
-paths have been installed") for a moment, a load balancer in front of stopped
-API servers 502 or 503: if kopf's last attempt lands there, the operator
-exits. Backoffs that never end keep every request trying; kopf's watch
+paths have been installed") and 403 (before its RBAC is loaded) for a moment,
+a load balancer in front of stopped API servers 502 or 503: if kopf's last
+attempt lands there, the operator exits. Backoffs that never end keep every request trying; kopf's watch
 inactivity timeout (70 s) still starts a fresh watch request now and then.
 
 kopf logs every failed attempt as an ERROR line. While the API server cannot be

@@ -39,6 +39,11 @@ class KubeError(Exception):
         super().__init__(f"Kubernetes API answered {status}: {message}")
         self.status = status
 
+    @property
+    def unavailable(self) -> bool:
+        """No answer (status 0), or "not now" (429, 5xx): the API server probe reports these, once per outage."""
+        return self.status in (0, 429) or self.status >= 500
+
 
 @dataclass(frozen=True)
 class Listing:

@@ -9,9 +9,12 @@ proven against the real API server and Kafka in tests/integration.)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import pytest
 
 from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, Controller
 from controllers.core.kind import Blocker
@@ -151,9 +154,7 @@ class RecordingKube:
         self.events: dict[str, str] = {}
         self.fail_status_writes = False
 
-    async def replace_status(
-        self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]
-    ) -> None:
+    async def replace_status(self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]) -> None:
         if self.fail_status_writes:
             raise KubeError(500, "etcd is having a bad day")
         self.statuses.append(status)
@@ -409,3 +410,31 @@ async def test_a_creation_cut_short_twice_in_a_row_is_still_announced() -> None:
     third.on_watch_event(None, widget("a", generation=2, status=kube.statuses[-1], value="v2"))
     await reconcile(third, kube, KEY)
     assert sorted(kube.reasons()) == ["Created", "Updated"]
+
+
+class ListingKube(RecordingKube):
+    """Answers every listing with one error."""
+
+    def __init__(self, error: KubeError) -> None:
+        super().__init__()
+        self.error = error
+
+    async def list_versions(self, resource: ResourceInfo, namespace: str | None) -> Listing:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "warned"),
+    [
+        (KubeError(0, "no answer from the API server: ClientConnectorError()"), False),
+        (KubeError(503, "the request has been made before all known HTTP paths have been installed"), False),
+        (KubeError(403, 'kafkatopics is forbidden: cannot list resource "widgets"'), True),
+    ],
+)
+async def test_a_relist_failing_for_an_api_server_outage_is_not_a_warning_at_every_resync(
+    error: KubeError, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API server probe logs an outage once; a refusal (403) is the resync's own to report."""
+    controller = controller_with(WidgetKind(ToyService()), ListingKube(error))
+    await controller._relist()
+    assert bool([r for r in caplog.records if r.levelno >= logging.WARNING]) is warned
