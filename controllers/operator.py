@@ -21,7 +21,7 @@ from controllers.core.kube import KubeApi
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.settings import Settings
 from controllers.core.watch import watch
-from controllers.kafkatopic.admin import KafkaAdmins
+from controllers.kafkatopic.admin import kafka_admins
 from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.kind import KafkaTopicKind
 from controllers.kafkatopic.model import KafkaTopicSpec, KafkaTopicStatus
@@ -69,7 +69,7 @@ class Service:
 
 
 def kafka_service(settings: Settings, connections: Connections) -> Service:
-    admins = KafkaAdmins(linger=settings.batch_linger)
+    admins = kafka_admins(linger=settings.batch_linger)
     default = settings.default_connections.get(KAFKA_CONNECTION.service)
     topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(connections, admins, default)
     readiness: dict[str, tuple[Reachability, Probe]] = {}
@@ -79,7 +79,7 @@ def kafka_service(settings: Settings, connections: Connections) -> Service:
             Reachability("Kafka (default connection)", logger=log),
             lambda: admins.for_connection(connection).probe(PROBE_TIMEOUT_SECONDS),
         )
-    return Service((topics,), {"kafka-callbacks": admins.serve_callbacks}, readiness, admins.close)
+    return Service((topics,), {"kafka-callbacks": admins.maintain}, readiness, admins.close)
 
 
 # One entry per service; the seed design runs one reconciler per service, and each

@@ -37,6 +37,7 @@ from kafka.net.compat import KafkaNetClient
 
 from controllers.core import metrics
 from controllers.core.batching import Batcher
+from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
 from controllers.kafkatopic.plan import AlterConfig, CreateTopic, IncreasePartitions, ReassignReplicas
 from controllers.kafkatopic.state import ClusterFacts, ConfigValue, Observation, ObservedTopic
@@ -474,36 +475,8 @@ def _observed_topic(described: Any, config_entries: Mapping[str, Any]) -> Observ
     )
 
 
-class KafkaAdmins:
-    """One KafkaAdmin per distinct connection; idle ones are closed."""
-
-    def __init__(self, *, linger: float) -> None:
-        self._linger = linger
-        self._admins: dict[Any, KafkaAdmin] = {}
-
-    def in_use(self) -> list[KafkaAdmin]:
-        return list(self._admins.values())
-
-    def for_connection(self, connection: Connection) -> KafkaAdmin:
-        admin = self._admins.get(connection.identity)
-        if admin is None:
-            admin = KafkaAdmin(connection, linger=self._linger)
-            self._admins[connection.identity] = admin
-            log.info("connected a Kafka admin client for %s", connection.name)
-        return admin
-
-    async def serve_callbacks(self) -> None:
-        """Poll every client for its callbacks; close clients unused for a while."""
-        while True:
-            await asyncio.sleep(1.0)
-            now = time.monotonic()
-            for identity, admin in list(self._admins.items()):
-                admin.poll()
-                if now - admin.last_used > IDLE_CLIENT_SECONDS:
-                    admin.close()
-                    del self._admins[identity]
-
-    def close(self) -> None:
-        for admin in self._admins.values():
-            admin.close()
-        self._admins.clear()
+def kafka_admins(*, linger: float) -> ClientPool[KafkaAdmin]:
+    """One KafkaAdmin per distinct connection, closed after IDLE_CLIENT_SECONDS unused."""
+    return ClientPool(
+        "Kafka admin", lambda connection: KafkaAdmin(connection, linger=linger), idle_seconds=IDLE_CLIENT_SECONDS
+    )

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from controllers.core.clients import ClientPool
 from controllers.core.connections import Connections
 from controllers.core.kind import ReconcileRequest
 from controllers.core.outcome import EventNote, Outcome
@@ -18,7 +19,6 @@ from controllers.core.policy import KindPolicy
 from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
-    KafkaAdmins,
     KafkaRefused,
     KafkaUnavailable,
     TopicAlreadyExists,
@@ -67,7 +67,9 @@ class KafkaTopicKind:
     sticky_stall_reasons = frozenset({INVALID_CONFIG, REFUSED})
     service_errors: tuple[type[Exception], ...] = (KafkaUnavailable, KafkaRefused)
 
-    def __init__(self, connections: Connections, admins: KafkaAdmins, default_connection: Mapping[str, str] | None):
+    def __init__(
+        self, connections: Connections, admins: ClientPool[KafkaAdmin], default_connection: Mapping[str, str] | None
+    ):
         self._connections = connections
         self._admins = admins
         self._default_connection = default_connection
