@@ -163,9 +163,12 @@ class KafkaTopicKind:
         if isinstance(error, KafkaRefused):
             if error.code == "INVALID_PARTITIONS" and isinstance(change, IncreasePartitions):
                 # The plan only asks for more partitions than it saw, so the broker that
-                # answered the describe was behind the controller (as after a restart).
-                return Outcome.retrying(
-                    redact(f"Kafka refused {change.summary()} for topic '{name}' ({error}); re-reading the topic.")
+                # answered the describe was behind the controller (as after a restart): the
+                # change is made already. Not a failure to warn about; read again shortly.
+                return Outcome.progressing(
+                    redact(f"Kafka says topic '{name}' already has the partitions ({error}); re-reading the topic."),
+                    {},
+                    1.0,
                 )
             if error.code == "INVALID_CONFIG":
                 return Outcome.stalled(INVALID_CONFIG, redact(f"Kafka refused the config of topic '{name}': {error}"))

@@ -222,7 +222,8 @@ def session_operator_paused(operator: RunningOperator) -> Iterator[None]:
     os.kill(operator.process.pid, signal.SIGCONT)
 
 
-def start_operator(operator: RunningOperator, namespace: str, log: Path) -> subprocess.Popen[bytes]:
+def start_operator(operator: RunningOperator, namespace: str, log: Path, *extra_args: str) -> subprocess.Popen[bytes]:
+    """An operator of the test's own for one namespace (pause the session's meanwhile)."""
     with log.open("ab") as out:
         return subprocess.Popen(
             [
@@ -231,6 +232,7 @@ def start_operator(operator: RunningOperator, namespace: str, log: Path) -> subp
                 "--resync-interval", f"{RESYNC_SECONDS}s",
                 "--metrics-port", "0",
                 "--health-port", "0",
+                *extra_args,
             ],
             cwd=REPO,
             env={**os.environ, "KUBECONFIG": str(operator.kubeconfig)},

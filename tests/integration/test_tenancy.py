@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from kubernetes import client
 
-from tests.integration.conftest import MAX_PARTITIONS, RESYNC_SECONDS, TENANT_NAMESPACE, TENANT_PREFIX, RunningOperator
+from tests.integration.conftest import (
+    MAX_PARTITIONS,
+    RESYNC_SECONDS,
+    TENANT_NAMESPACE,
+    TENANT_PREFIX,
+    RunningOperator,
+    start_operator,
+)
 from tests.integration.helpers import (
     apply,
     condition,
+    create_secret,
     describe,
     described_as,
     events,
@@ -85,3 +94,32 @@ def test_a_partition_count_above_the_platform_limit_is_refused(
     obj = wait_reason(namespace, name, "False", "NotPermitted")
     assert f"above the tenancy policy's limit of {MAX_PARTITIONS}" in condition(obj, "Stalled")["message"]  # type: ignore[index]
     assert describe(kafka_admin, name) is None
+
+
+def test_the_default_connection_and_platform_config_keys_are_kept_from_tenants(
+    operator: RunningOperator,
+    namespace: str,
+    kafka_admin: AdminClient,
+    stack: dict[str, str],
+    session_operator_paused: None,
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("kafkatopics:\n  defaultConnectionNamespaces: [platform]\n  allowedConfigKeys: [retention.ms]\n")
+    create_secret(namespace, "own", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
+    process = start_operator(operator, namespace, tmp_path / "operator.log", "--tenancy-policy", str(policy))
+    try:
+        on_default, kept_key, fine = unique("ondefault"), unique("keptkey"), unique("fine")
+        apply(namespace, kafka_topic(on_default, 1, 1))
+        apply(namespace, kafka_topic(kept_key, 1, 1, clusterRef={"name": "own"}, config={"min.insync.replicas": "1"}))
+        apply(namespace, kafka_topic(fine, 1, 1, clusterRef={"name": "own"}, config={"retention.ms": "3600000"}))
+
+        wait_ready(namespace, fine)
+        obj = wait_reason(namespace, on_default, "False", "NotPermitted")
+        assert "may not use the operator's default connection" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+        obj = wait_reason(namespace, kept_key, "False", "NotPermitted")
+        assert "min.insync.replicas are kept by the platform team" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+        assert describe(kafka_admin, on_default) is None and describe(kafka_admin, kept_key) is None
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -23,11 +23,11 @@ def failure_outcome(change: Any, error: Exception) -> Outcome:
     return KIND.failure(CLIENT, "orders", change, error)  # type: ignore[arg-type]
 
 
-def test_a_partition_increase_refused_as_no_increase_is_retried_because_the_read_was_stale() -> None:
+def test_a_partition_increase_refused_as_no_increase_is_progress_because_the_read_was_stale() -> None:
     refusal = KafkaRefused("INVALID_PARTITIONS", "Topic already has 4 partition(s).")
     outcome = failure_outcome(INCREASE, refusal)
-    assert outcome.phase is Phase.RETRYING
-    assert "partitions 2 -> 4" in outcome.message and "Topic already has 4 partition(s)." in outcome.message
+    assert outcome.phase is Phase.PROGRESSING and outcome.requeue_after == 1.0
+    assert "Topic already has 4 partition(s)." in outcome.message
 
 
 def test_an_invalid_config_value_stalls_with_invalid_config() -> None:
