@@ -175,9 +175,6 @@ class KafkaAdmin:
         observation: Observation = await self._submit(self._observe, topic)
         return observation
 
-    async def cluster_id(self) -> str:
-        return (await self._cluster_facts()).cluster_id
-
     async def create(self, change: CreateTopic) -> None:
         await self._submit(self._create, change)
 
