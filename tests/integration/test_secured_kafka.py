@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-
 from confluent_kafka.admin import AdminClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
@@ -24,25 +18,7 @@ from tests.integration.helpers import (
     wait_ready,
     wait_reason,
 )
-
-
-def other_ca_pem() -> str:
-    """A self-signed CA that did not sign the broker's certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone-else")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+from tests.pki import other_ca_pem
 
 
 def test_a_topic_is_created_and_reassigned_over_sasl_ssl(
