@@ -66,10 +66,11 @@ def _version(body: Mapping[str, Any]) -> int:
     return _version_number(str(body["metadata"].get("resourceVersion", "")))
 
 
-def _deletion_policy(body: Mapping[str, Any]) -> DeletionPolicy:
-    """The policy as written, read without parsing the rest of the spec; Retain unless it says Delete."""
+def _deletes_resource(body: Mapping[str, Any]) -> bool:
+    """Whether deleting the object may delete the resource (Delete, or a kind's conditional policy such as
+    DeleteIfEmpty), read without parsing the rest of the spec: anything but Retain needs the finalizer."""
     written = (body.get("spec") or {}).get("deletionPolicy")
-    return DeletionPolicy.DELETE if written == DeletionPolicy.DELETE.value else DeletionPolicy.RETAIN
+    return written is not None and written != DeletionPolicy.RETAIN.value
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -167,7 +168,7 @@ class Controller(Generic[SpecT, StatusT]):
         meta = body["metadata"]
         status = body.get("status") or {}
         token = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
-        wants_finalizer = _deletion_policy(body) is DeletionPolicy.DELETE
+        wants_finalizer = _deletes_resource(body)
         return bool(
             meta.get("deletionTimestamp")
             or wants_finalizer != (self.kind.finalizer in meta.get("finalizers", []))
@@ -445,7 +446,7 @@ class Controller(Generic[SpecT, StatusT]):
     async def _sync_finalizer(self, key: ObjectKey, body: dict[str, Any]) -> dict[str, Any] | None:
         """Delete needs a finalizer to act on deletion; Retain must not hold one."""
         finalizers = list(body["metadata"].get("finalizers", []))
-        wanted = _deletion_policy(body) is DeletionPolicy.DELETE
+        wanted = _deletes_resource(body)
         if wanted == (self.kind.finalizer in finalizers):
             return body
         if wanted:
@@ -475,7 +476,7 @@ class Controller(Generic[SpecT, StatusT]):
         if self.kind.finalizer not in finalizers:
             return
         suspended = (body.get("spec") or {}).get("suspend") is True
-        if suspended or _deletion_policy(body) is not DeletionPolicy.DELETE:
+        if suspended or not _deletes_resource(body):
             why = "reconciliation is suspended" if suspended else "deletionPolicy is Retain"
             await self._record(body, EventNote(RETAINED, f"Left the {self.kind.noun} in place: {why}."))
         else:

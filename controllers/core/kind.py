@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from controllers.core.model import CommonSpec, CommonStatus, DriftItem
 from controllers.core.objects import ObjectKey, ResourceInfo
-from controllers.core.outcome import Outcome
+from controllers.core.outcome import KindCondition, Outcome
 from controllers.core.policy import KindPolicy
 
 SpecT = TypeVar("SpecT", bound=CommonSpec)
@@ -139,6 +139,10 @@ class Kind(Protocol[SpecT, StatusT]):
         are None when the service was not reached."""
         ...
 
+    def conditions(self, observation: Any) -> tuple[KindCondition, ...]:
+        """The kind's own conditions as observed (an index's health); () for none."""
+        ...
+
     def recorded_id(self, status: StatusT) -> str | None:
         """The resource id this object's status recorded (None: it never managed the resource)."""
         ...
@@ -152,6 +156,7 @@ class Kind(Protocol[SpecT, StatusT]):
         of this kind on it (internal ones left out), for the unmanaged-resource report."""
         ...
 
-    def delete(self, client: Any, name: str) -> Awaitable[None]:
-        """Delete the external resource; raises one of service_errors."""
+    def delete(self, client: Any, request: ReconcileRequest[SpecT, StatusT], observation: Any) -> Awaitable[None]:
+        """Delete the external resource as spec.deletionPolicy says (a kind may refuse, e.g. an index
+        that holds documents under DeleteIfEmpty); raises one of service_errors."""
         ...

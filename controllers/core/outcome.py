@@ -50,6 +50,16 @@ class EventNote:
 
 
 @dataclass(frozen=True)
+class KindCondition:
+    """A condition only one kind has (an index's Healthy); kept as last set until the kind sets it again."""
+
+    type: str
+    status: str  # True, False or Unknown
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     phase: Phase
     reason: str
@@ -63,6 +73,8 @@ class Outcome:
     # Changes were applied this pass but the service does not show them yet; the
     # core stalls an object that stays so for several passes (NotConverging).
     unconfirmed_changes: bool = False
+    # The kind's own conditions observed this time; those not given keep their last value.
+    conditions: tuple[KindCondition, ...] = ()
 
     @staticmethod
     def ready(message: str, facts: Mapping[str, Any], events: tuple[EventNote, ...] = ()) -> Outcome:

@@ -40,8 +40,11 @@ class Summary:
     events: tuple[EventNote, ...]
 
 
+CORE_CONDITIONS = frozenset({READY, RECONCILING, STALLED, DRIFTED})
+
+
 def _conditions(outcome: Outcome) -> list[tuple[str, str, str, str]]:
-    """(type, status, reason, message) of every condition that should be present."""
+    """(type, status, reason, message) of every core and kind condition this outcome sets."""
     conditions = [(READY, _READY_STATUS[outcome.phase], outcome.reason, outcome.message)]
     if outcome.phase in (Phase.PROGRESSING, Phase.RETRYING):
         conditions.append((RECONCILING, "True", outcome.reason, outcome.message))
@@ -49,6 +52,9 @@ def _conditions(outcome: Outcome) -> list[tuple[str, str, str, str]]:
         conditions.append((STALLED, "True", outcome.reason, outcome.message))
     if outcome.phase is Phase.DRIFTED:
         conditions.append((DRIFTED, "True", outcome.reason, outcome.message))
+    conditions.extend(
+        (c.type, c.status, c.reason, c.message) for c in outcome.conditions if c.type not in CORE_CONDITIONS
+    )
     return conditions
 
 
@@ -76,6 +82,13 @@ def summarize(
                 "message": message,
             }
         )
+    # A kind's condition this outcome does not speak of (the service was not reached) stays as it was.
+    given = {condition["type"] for condition in conditions}
+    conditions.extend(
+        condition
+        for kind, condition in previous_conditions.items()
+        if kind not in CORE_CONDITIONS and kind not in given
+    )
 
     status: dict[str, Any] = dict(previous)
     for key, value in outcome.facts.items():

@@ -31,6 +31,7 @@ from controllers.core.outcome import (
     DRIFT_CORRECTED,
     RETAINED,
     EventNote,
+    KindCondition,
     Outcome,
 )
 from controllers.core.policy import NOT_PERMITTED
@@ -99,7 +100,7 @@ async def _sync(
             drift,
             facts,
         )
-        return replace(drifted, events=events)
+        return replace(drifted, events=events, conditions=kind.conditions(observation))
 
     done: list[Change] = []
     failure: Outcome | None = None
@@ -132,7 +133,9 @@ async def _sync(
             observation = await _observe_until_shown(kind, client, request, done)
         except kind.service_errors as error:
             # What was applied is said even when the check after it fails.
-            return _with(failure or kind.failure(client, name, None, error), events, facts)
+            return _with(
+                failure or kind.failure(client, name, None, error), events, facts, kind.conditions(observation)
+            )
         plan = kind.plan(request, observation)
         facts = _facts(kind, request, observation, plan)
     if failure is not None:
@@ -140,9 +143,11 @@ async def _sync(
             # Nothing changed: the intent stays recorded, so retrying the same refused change
             # (a refusal rechecked every resync) writes nothing new.
             facts = {key: value for key, value in facts.items() if key != "pendingEvents"}
-        return _with(failure, events, facts)
+        return _with(failure, events, facts, kind.conditions(observation))
     if plan.blocker is not None:
-        return _with(Outcome.stalled(plan.blocker.reason, plan.blocker.message), events, facts)
+        return _with(
+            Outcome.stalled(plan.blocker.reason, plan.blocker.message), events, facts, kind.conditions(observation)
+        )
     if observation.resource_id is None or _unsettled(plan.changes):
         waiting = Outcome.progressing(
             f"Waiting for the service to show the changes to {kind.noun} '{name}'.",
@@ -150,8 +155,8 @@ async def _sync(
             1.0,
             unconfirmed_changes=bool(done),
         )
-        return _with(waiting, events, facts)
-    return _with(kind.verdict(request, observation, plan, applied=done), events, facts)
+        return _with(waiting, events, facts, kind.conditions(observation))
+    return _with(kind.verdict(request, observation, plan, applied=done), events, facts, kind.conditions(observation))
 
 
 def _facts(
@@ -163,8 +168,15 @@ def _facts(
     return facts
 
 
-def _with(outcome: Outcome, events: tuple[EventNote, ...], facts: Mapping[str, Any]) -> Outcome:
-    return replace(outcome, events=events + outcome.events, facts={**facts, **outcome.facts})
+def _with(
+    outcome: Outcome, events: tuple[EventNote, ...], facts: Mapping[str, Any], conditions: tuple[KindCondition, ...]
+) -> Outcome:
+    return replace(
+        outcome,
+        events=events + outcome.events,
+        facts={**facts, **outcome.facts},
+        conditions=conditions + outcome.conditions,
+    )
 
 
 def _unsettled(changes: Sequence[Change]) -> bool:
@@ -296,7 +308,7 @@ async def remove(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, St
         protected = kind.protected(observation)
         if protected is not None:
             return retained(protected, warning=True)
-        await kind.delete(client, name)
+        await kind.delete(client, request, observation)
     except kind.service_errors as error:
         failed = kind.failure(client, name, None, error)
         return replace(failed, message=f"Deleting {noun} '{name}' failed: {failed.message}")

@@ -14,7 +14,7 @@ from typing import Any
 from controllers.core.clients import ClientPool
 from controllers.core.connections import Connections
 from controllers.core.kind import ReconcileRequest
-from controllers.core.outcome import EventNote, Outcome
+from controllers.core.outcome import EventNote, KindCondition, Outcome
 from controllers.core.policy import KindPolicy
 from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
@@ -124,6 +124,9 @@ class KafkaTopicKind:
             return "is one of Kafka's internal topics (Kafka says so): never changed, adopted or deleted"
         return None
 
+    def conditions(self, observation: Observation) -> tuple[KindCondition, ...]:
+        return ()
+
     def recorded_id(self, status: KafkaTopicStatus) -> str | None:
         return status.topic_id
 
@@ -140,8 +143,8 @@ class KafkaTopicKind:
             found.append((cluster_id, frozenset(n for n in names if not n.startswith(INTERNAL_TOPIC_PREFIX))))
         return found
 
-    def delete(self, client: KafkaAdmin, name: str) -> Awaitable[None]:
-        return client.delete(name)
+    def delete(self, client: KafkaAdmin, request: Request, observation: Observation) -> Awaitable[None]:
+        return client.delete(topic_name_of(request.body))
 
     def failure(self, client: KafkaAdmin, name: str, change: Change | None, error: Exception) -> Outcome:
         """Stall on refusals Kafka would repeat; retry the rest."""

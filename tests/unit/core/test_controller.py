@@ -21,7 +21,7 @@ from controllers.core.kind import Blocker
 from controllers.core.kube import KubeError, Listing
 from controllers.core.model import CommonSpec, CommonStatus, DriftItem
 from controllers.core.objects import ObjectKey, ResourceInfo
-from controllers.core.outcome import Outcome
+from controllers.core.outcome import KindCondition, Outcome
 from controllers.core.policy import KindPolicy
 
 RESOURCE = ResourceInfo("example.io", "v1", "widgets", "Widget")
@@ -130,6 +130,9 @@ class WidgetKind:
     def facts(self, request: Any, observation: Seen | None, plan: Any) -> dict[str, Any]:
         return {"widgetId": observation.resource_id if observation else None}
 
+    def conditions(self, observation: Seen) -> tuple[KindCondition, ...]:
+        return ()
+
     def recorded_id(self, status: WidgetStatus) -> str | None:
         return status.widget_id
 
@@ -139,9 +142,9 @@ class WidgetKind:
     async def inventories(self) -> list[tuple[str, frozenset[str]]]:
         return [("toy-1", frozenset(self.service.values))]
 
-    def delete(self, client: ToyService, name: str) -> Awaitable[None]:
+    def delete(self, client: ToyService, request: Any, observation: Seen) -> Awaitable[None]:
         async def drop() -> None:
-            client.values.pop(name, None)
+            client.values.pop(self.claim(request.body), None)
 
         return drop()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controllers.core.model import DriftItem
-from controllers.core.outcome import EventNote, Outcome, Phase
+from controllers.core.outcome import EventNote, KindCondition, Outcome, Phase
 from controllers.core.status import summarize
 
 T0 = "2026-11-27T00:00:00Z"
@@ -204,3 +205,22 @@ def test_kstatus_invariants_hold_after_any_sequence_of_outcomes(outcomes: list[O
         assert status["observedGeneration"] == generation
         settled = outcome.phase in (Phase.READY, Phase.DRIFTED, Phase.SUSPENDED)
         assert (conditions["Ready"]["status"] == "True") == settled
+
+
+def test_a_kind_condition_is_set_with_its_own_transition_time_and_kept_while_not_observed() -> None:
+    green = KindCondition("Healthy", "True", "Green", "All shards are assigned.")
+    yellow = KindCondition("Healthy", "False", "Yellow", "1 replica shard is unassigned.")
+    first = summarize({}, replace(ready(), conditions=(green,)), generation=1, now=T0, handled_reconcile_token=None)
+    assert list(conditions_by_type(first.status)) == ["Ready", "Healthy"]  # Ready stays first
+    unreached = summarize(first.status, Outcome.retrying("down"), generation=1, now=T1, handled_reconcile_token=None)
+    assert conditions_by_type(unreached.status)["Healthy"] == conditions_by_type(first.status)["Healthy"]
+    same = summarize(
+        first.status, replace(ready(), conditions=(green,)), generation=1, now=T1, handled_reconcile_token=None
+    )
+    assert same.status == first.status
+    moved = summarize(
+        first.status, replace(ready(), conditions=(yellow,)), generation=1, now=T1, handled_reconcile_token=None
+    )
+    assert conditions_by_type(moved.status)["Healthy"]["reason"] == "Yellow"
+    assert conditions_by_type(moved.status)["Healthy"]["lastTransitionTime"] == T1
+    assert moved.events == ()  # health is a condition to read, not a change to announce
