@@ -21,6 +21,10 @@ from controllers.core.kube import KubeApi
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.settings import Settings
 from controllers.core.watch import watch
+from controllers.elasticsearchindex.client import search_clients
+from controllers.elasticsearchindex.connection import SEARCH_CONNECTION
+from controllers.elasticsearchindex.kind import ElasticsearchIndexKind
+from controllers.elasticsearchindex.model import ElasticsearchIndexSpec, ElasticsearchIndexStatus
 from controllers.kafkatopic.admin import kafka_admins
 from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.kind import KafkaTopicKind
@@ -82,11 +86,30 @@ def kafka_service(settings: Settings, connections: Connections) -> Service:
     return Service((topics,), {"kafka-callbacks": admins.maintain}, readiness, admins.close)
 
 
+def elasticsearch_service(settings: Settings, connections: Connections) -> Service:
+    clients = search_clients(linger=settings.batch_linger)
+    default = settings.default_connections.get(SEARCH_CONNECTION.service)
+    indices: Kind[ElasticsearchIndexSpec, ElasticsearchIndexStatus] = ElasticsearchIndexKind(
+        connections, clients, default
+    )
+    readiness: dict[str, tuple[Reachability, Probe]] = {}
+    if default:
+        connection = Connection("default", default, SEARCH_CONNECTION.secret)
+        readiness["elasticsearch-default"] = (
+            Reachability("Elasticsearch (default connection)", logger=log),
+            lambda: clients.for_connection(connection).probe(PROBE_TIMEOUT_SECONDS),
+        )
+    return Service((indices,), {"elasticsearch-clients": clients.maintain}, readiness, clients.close)
+
+
 # One entry per service; the seed design runs one reconciler per service, and each
 # Deployment enables its own (python -m controllers --controllers kafka).
-SERVICES: dict[str, Callable[[Settings, Connections], Service]] = {"kafka": kafka_service}
+SERVICES: dict[str, Callable[[Settings, Connections], Service]] = {
+    "kafka": kafka_service,
+    "elasticsearch": elasticsearch_service,
+}
 # Each service's connection Secrets, and the flag of its default connection.
-CONNECTION_SCHEMAS = (KAFKA_CONNECTION,)
+CONNECTION_SCHEMAS = (KAFKA_CONNECTION, SEARCH_CONNECTION)
 
 
 async def run(settings: Settings) -> None:

@@ -28,8 +28,6 @@ MAX_INDEX_NAME_BYTES = 255  # the servers' limit
 # The servers' index name rules, plus no leading '.': dot-prefixed names are the
 # servers' system and hidden indices (.security, .kibana, .tasks), never a tenant's.
 INDEX_NAME_PATTERN = r'^[^-_+.\\/*?"<>| ,#:A-Z][^\\/*?"<>| ,#:A-Z]*$'
-MAX_SETTINGS_BYTES = 64 * 1024
-MAX_MAPPINGS_BYTES = 512 * 1024
 # The concrete indices behind a migrated name are '<name>-v<generation of the index>'.
 VERSION_SEPARATOR = "-v"
 HEALTHY = "Healthy"
@@ -194,6 +192,12 @@ class ElasticsearchIndexStatus(CommonStatus):
 def index_name_of(body: Mapping[str, Any]) -> str:
     """spec.indexName, else metadata.name (read from the raw object, so it works for any peer)."""
     return str((body.get("spec") or {}).get("indexName") or body["metadata"]["name"])
+
+
+def is_versioned_index(name: str, concrete: str) -> bool:
+    """Whether `concrete` is one of the versioned indices the operator keeps behind the name `name`."""
+    prefix = name + VERSION_SEPARATOR
+    return concrete.startswith(prefix) and concrete[len(prefix) :].isdigit()
 
 
 def index_name_refusal(name: str) -> str | None:

@@ -76,14 +76,14 @@ def custom_objects() -> client.CustomObjectsApi:
     return client.CustomObjectsApi()
 
 
-def get(namespace: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = custom_objects().get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+def get(namespace: str, name: str, plural: str = PLURAL) -> dict[str, Any]:
+    obj: dict[str, Any] = custom_objects().get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
     return obj
 
 
-def exists(namespace: str, name: str) -> bool:
+def exists(namespace: str, name: str, plural: str = PLURAL) -> bool:
     try:
-        get(namespace, name)
+        get(namespace, name, plural)
     except client.ApiException as error:
         if error.status == 404:
             return False
@@ -91,8 +91,8 @@ def exists(namespace: str, name: str) -> bool:
     return True
 
 
-def patch_spec(namespace: str, name: str, spec: Mapping[str, Any]) -> None:
-    custom_objects().patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": dict(spec)})
+def patch_spec(namespace: str, name: str, spec: Mapping[str, Any], plural: str = PLURAL) -> None:
+    custom_objects().patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, {"spec": dict(spec)})
 
 
 def annotate(namespace: str, name: str, key: str, value: str) -> None:
@@ -113,18 +113,24 @@ def ready_reason(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return ready["status"], ready["reason"]
 
 
-def wait_ready(namespace: str, name: str, timeout: float = 60) -> dict[str, Any]:
-    wait_for(lambda: ready_reason(get(namespace, name)) == ("True", "Succeeded"), timeout=timeout, what=f"{name} Ready")
-    return get(namespace, name)
-
-
-def wait_reason(namespace: str, name: str, status: str, reason: str, timeout: float = 60) -> dict[str, Any]:
+def wait_ready(namespace: str, name: str, timeout: float = 60, plural: str = PLURAL) -> dict[str, Any]:
     wait_for(
-        lambda: ready_reason(get(namespace, name)) == (status, reason),
+        lambda: ready_reason(get(namespace, name, plural)) == ("True", "Succeeded"),
         timeout=timeout,
-        what=f"{name} Ready={status} reason {reason} (now {ready_reason(get(namespace, name))})",
+        what=f"{name} Ready (now {ready_reason(get(namespace, name, plural))})",
     )
-    return get(namespace, name)
+    return get(namespace, name, plural)
+
+
+def wait_reason(
+    namespace: str, name: str, status: str, reason: str, timeout: float = 60, plural: str = PLURAL
+) -> dict[str, Any]:
+    wait_for(
+        lambda: ready_reason(get(namespace, name, plural)) == (status, reason),
+        timeout=timeout,
+        what=f"{name} Ready={status} reason {reason} (now {ready_reason(get(namespace, name, plural))})",
+    )
+    return get(namespace, name, plural)
 
 
 def events(namespace: str, name: str) -> list[dict[str, Any]]:

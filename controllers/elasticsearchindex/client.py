@@ -1,0 +1,379 @@
+"""The thin edge to Elasticsearch and OpenSearch: observe indices and apply changes, batched.
+
+One SearchClient per distinct connection. What the server says it is
+(`GET /`) picks the library: the official `elasticsearch` client for
+Elasticsearch (7.17 and later), `opensearch-py` for OpenSearch. Both take
+the same index APIs with the same bodies, so past construction and errors
+the two are one interface. Observations of many objects that reconcile
+together share requests: one get-index and one health request per batch of
+names (as many as fit in a request line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import elasticsearch
+import opensearchpy
+from elastic_transport import TransportError as ElasticTransportError
+from opensearchpy import AsyncHttpConnection
+
+from controllers.core.batching import Batcher
+from controllers.core.clients import ClientPool
+from controllers.core.connections import ClusterRefInvalid, Connection
+from controllers.elasticsearchindex.connection import (
+    API_KEY,
+    CA_CERTIFICATE,
+    INSECURE_SKIP_TLS_VERIFY,
+    PASSWORD,
+    URL,
+    USERNAME,
+)
+from controllers.elasticsearchindex.model import is_versioned_index
+from controllers.elasticsearchindex.plan import CreateIndex, PutMapping, UpdateAliases, UpdateSettings
+from controllers.elasticsearchindex.state import ClusterFacts, Observation, ObservedIndex
+
+log = logging.getLogger("infometis.search")
+REQUEST_TIMEOUT_SECONDS = 30.0
+# The servers refuse a request line over 4 KiB (http.max_initial_line_length): names are
+# batched into requests whose index list stays under this.
+MAX_NAMES_IN_URL = 3000
+MAX_BATCH = 1000
+IDLE_CLIENT_SECONDS = 600.0
+OPENSEARCH = "opensearch"
+ELASTICSEARCH = "elasticsearch"
+# Kept after closing, so a close scheduled from synchronous code is not collected half done.
+_closing: set[asyncio.Task[None]] = set()
+
+
+class SearchUnavailable(Exception):
+    """The server did not answer, or answered with a failure worth retrying (5xx, 429, timeouts)."""
+
+
+class SearchRefused(Exception):
+    """The server refused the request (4xx): the same request would be refused again."""
+
+    def __init__(self, status: int, error_type: str, reason: str) -> None:
+        super().__init__(f"{error_type}: {reason}" if error_type else reason)
+        self.status = status
+        self.error_type = error_type
+        self.reason = reason
+
+
+class IndexNotEmpty(Exception):
+    """DeleteIfEmpty found documents: the index stays."""
+
+    def __init__(self, index: str, documents: int) -> None:
+        super().__init__(f"index '{index}' holds {documents} document(s)")
+        self.index = index
+        self.documents = documents
+
+
+def _ssl_context(connection: Connection) -> ssl.SSLContext | None:
+    properties = connection.properties
+    url = properties[URL]
+    insecure = properties.get(INSECURE_SKIP_TLS_VERIFY, "false").strip().lower()
+    if insecure not in ("true", "false"):
+        raise ClusterRefInvalid(f"{connection.name}: {INSECURE_SKIP_TLS_VERIFY} must be 'true' or 'false'")
+    if not url.startswith("https://"):
+        if properties.get(CA_CERTIFICATE):
+            raise ClusterRefInvalid(f"{connection.name}: {CA_CERTIFICATE} is given but {URL} is not https://")
+        return None
+    context = ssl.create_default_context()
+    if properties.get(CA_CERTIFICATE):
+        try:
+            context.load_verify_locations(cadata=properties[CA_CERTIFICATE])
+        except (ssl.SSLError, ValueError) as error:
+            raise ClusterRefInvalid(f"{connection.name}: {CA_CERTIFICATE} is not a PEM certificate: {error}") from None
+    if insecure == "true":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _check(connection: Connection) -> None:
+    properties = connection.properties
+    url = properties[URL]
+    if not url.startswith(("http://", "https://")):
+        raise ClusterRefInvalid(f"{connection.name}: {URL} must start with http:// or https://")
+    if bool(properties.get(USERNAME)) != bool(properties.get(PASSWORD)):
+        raise ClusterRefInvalid(f"{connection.name}: basic auth needs both {USERNAME} and {PASSWORD}")
+    if properties.get(USERNAME) and properties.get(API_KEY):
+        raise ClusterRefInvalid(f"{connection.name}: give either {USERNAME}/{PASSWORD} or {API_KEY}, not both")
+
+
+def _elasticsearch(connection: Connection, context: ssl.SSLContext | None) -> elasticsearch.AsyncElasticsearch:
+    properties = connection.properties
+    auth: dict[str, Any] = {}
+    if properties.get(USERNAME):
+        auth["basic_auth"] = (properties[USERNAME], properties[PASSWORD])
+    if properties.get(API_KEY):
+        auth["api_key"] = properties[API_KEY]
+    tls: dict[str, Any] = {}
+    if context is not None:
+        tls = {"ssl_context": context, "verify_certs": context.verify_mode != ssl.CERT_NONE}
+    return elasticsearch.AsyncElasticsearch(
+        hosts=[properties[URL]], request_timeout=REQUEST_TIMEOUT_SECONDS, max_retries=0, **auth, **tls
+    )
+
+
+def _opensearch(connection: Connection, context: ssl.SSLContext | None) -> opensearchpy.AsyncOpenSearch:
+    properties = connection.properties
+    options: dict[str, Any] = {}
+    if properties.get(USERNAME):
+        options["http_auth"] = (properties[USERNAME], properties[PASSWORD])
+    if properties.get(API_KEY):
+        options["headers"] = {"Authorization": f"ApiKey {properties[API_KEY]}"}
+    if context is not None:
+        options.update(use_ssl=True, ssl_context=context, verify_certs=context.verify_mode != ssl.CERT_NONE)
+    return opensearchpy.AsyncOpenSearch(
+        hosts=[properties[URL]],
+        connection_class=AsyncHttpConnection,
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        max_retries=0,
+        **options,
+    )
+
+
+def _error_details(body: Any) -> tuple[str, str]:
+    if isinstance(body, str | bytes):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return "", body if isinstance(body, str) else body.decode(errors="replace")
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        error = body["error"]
+        causes = error.get("root_cause") or []
+        reason = str(error.get("reason") or "")
+        if not reason and causes and isinstance(causes[0], Mapping):
+            reason = str(causes[0].get("reason") or "")
+        return str(error.get("type") or ""), reason
+    if isinstance(body, Mapping) and "error" in body:
+        return "", str(body["error"])
+    return "", str(body or "")
+
+
+def translate(error: Exception) -> Exception:
+    """Either library's error as SearchRefused (4xx but 408/429) or SearchUnavailable; others unchanged."""
+    status: object = None
+    body: Any = None
+    if isinstance(error, elasticsearch.ApiError):
+        status, body = error.status_code, error.body
+    elif isinstance(error, opensearchpy.TransportError):
+        status, body = error.status_code, error.info
+    elif isinstance(error, ElasticTransportError | elasticsearch.UnsupportedProductError):
+        return SearchUnavailable(str(error) or type(error).__name__)
+    else:
+        return error
+    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
+        error_type, reason = _error_details(body)
+        return SearchRefused(status, error_type, reason or str(error))
+    error_type, reason = _error_details(body)
+    detail = f"{error_type}: {reason}" if error_type or reason else (str(error) or type(error).__name__)
+    return SearchUnavailable(f"HTTP {status}: {detail}" if isinstance(status, int) else detail)
+
+
+def _name_batches(names: Sequence[str]) -> list[list[str]]:
+    batches: list[list[str]] = [[]]
+    length = 0
+    for name in names:
+        if batches[-1] and length + len(name) + 1 > MAX_NAMES_IN_URL:
+            batches.append([])
+            length = 0
+        batches[-1].append(name)
+        length += len(name) + 1
+    return [batch for batch in batches if batch]
+
+
+class SearchClient:
+    def __init__(self, connection: Connection, *, linger: float) -> None:
+        _check(connection)
+        self.connection = connection
+        self._context = _ssl_context(connection)
+        self._api: Any = None  # AsyncElasticsearch or AsyncOpenSearch, once the server said which
+        self._facts: ClusterFacts | None = None
+        self._connecting = asyncio.Lock()
+        self._observations: Batcher[str, Observation] = Batcher(self._observe_batch, linger=linger, max_items=MAX_BATCH)
+        self.last_used = time.monotonic()
+
+    @property
+    def where(self) -> str:
+        return f"{self.connection.properties[URL]} ({self.connection.name})"
+
+    def explain(self, error: Exception) -> str:
+        return self.connection.redact(f"{self.where}: {error}")
+
+    async def _call(self, method: str, *path: str, **arguments: Any) -> Any:
+        """One API call (e.g. 'indices', 'create'), errors translated; the server's words are redacted later."""
+        self.last_used = time.monotonic()
+        await self.cluster()
+        target = self._api
+        for part in path:
+            target = getattr(target, part)
+        try:
+            response = await getattr(target, method)(**arguments)
+        except Exception as error:
+            translated = translate(error)
+            if isinstance(translated, SearchUnavailable):
+                self._facts = None  # a server that went away may come back as another cluster
+            raise translated from None
+        return response.body if hasattr(response, "body") else response
+
+    async def cluster(self) -> ClusterFacts:
+        """Which server this is (GET /), asked once per connection and again after it failed."""
+        if self._facts is not None:
+            return self._facts
+        async with self._connecting:
+            if self._facts is not None:
+                return self._facts
+            self.last_used = time.monotonic()
+            if self._api is None:
+                self._api = _elasticsearch(self.connection, self._context)
+            try:
+                # The transport's own request: the library's product check would refuse OpenSearch.
+                response = await self._api.transport.perform_request("GET", "/", headers={"accept": "application/json"})
+                info = response.body
+            except Exception as error:
+                raise translate(error) from None
+            distribution = str((info.get("version") or {}).get("distribution") or ELASTICSEARCH)
+            if distribution == OPENSEARCH and isinstance(self._api, elasticsearch.AsyncElasticsearch):
+                await self._api.close()
+                self._api = _opensearch(self.connection, self._context)
+            elif distribution != OPENSEARCH and isinstance(self._api, opensearchpy.AsyncOpenSearch):
+                await self._api.close()
+                self._api = _elasticsearch(self.connection, self._context)
+            self._facts = ClusterFacts(
+                uuid=str(info.get("cluster_uuid") or ""),
+                distribution=distribution,
+                version=str((info.get("version") or {}).get("number") or ""),
+            )
+            return self._facts
+
+    async def probe(self, timeout: float) -> None:
+        self._facts = None
+        await asyncio.wait_for(self.cluster(), timeout)
+
+    # --- observing -----------------------------------------------------------------------
+
+    async def observe(self, name: str) -> Observation:
+        return await self._observations.submit(name)
+
+    async def _observe_batch(self, names: list[str]) -> dict[str, Observation | BaseException]:
+        facts = await self.cluster()
+        found: dict[str, ObservedIndex] = {}
+        for batch in _name_batches(names):
+            found.update(await self._get_indices(batch))
+        results: dict[str, Observation | BaseException] = {}
+        for name in names:
+            if name in found:
+                results[name] = Observation(name=name, cluster=facts, indices=(found[name],))
+                continue
+            behind = tuple(index for index in found.values() if name in index.aliases)
+            results[name] = Observation(name=name, cluster=facts, indices=behind, name_is_alias=bool(behind))
+        return results
+
+    async def _get_indices(self, names: Sequence[str]) -> dict[str, ObservedIndex]:
+        listing = await self._call(
+            "get",
+            "indices",
+            index=",".join(names),
+            flat_settings=True,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        if not listing:
+            return {}
+        health = await self._call(
+            "health", "cluster", index=",".join(listing), level="indices", filter_path="indices.*.status"
+        )
+        statuses = (health or {}).get("indices") or {}
+        return {
+            concrete: ObservedIndex(
+                name=concrete,
+                uuid=str(details["settings"].get("index.uuid", "")),
+                settings=details.get("settings") or {},
+                mappings=details.get("mappings") or {},
+                aliases=details.get("aliases") or {},
+                health=(statuses.get(concrete) or {}).get("status"),
+            )
+            for concrete, details in listing.items()
+        }
+
+    async def documents(self, index: str) -> int:
+        await self._call("refresh", "indices", index=index)
+        counted = await self._call("count", index=index)
+        return int(counted["count"])
+
+    async def index_names(self) -> tuple[str, frozenset[str]]:
+        """The cluster's uuid and the names users see: its indices (hidden ones left out), and for an index
+        behind an alias of the operator's versioned scheme ('<name>-v<n>'), the alias."""
+        facts = await self.cluster()
+        listing = await self._call("get", "indices", index="*", filter_path="*.aliases", expand_wildcards="open,closed")
+        names = set()
+        for concrete, details in (listing or {}).items():
+            if concrete.startswith("."):
+                continue
+            versioned = [a for a in (details.get("aliases") or {}) if is_versioned_index(a, concrete)]
+            names.add(versioned[0] if versioned else concrete)
+        return facts.uuid, frozenset(names)
+
+    # --- changing --------------------------------------------------------------------------
+
+    async def create(self, change: CreateIndex) -> None:
+        body = {"settings": dict(change.settings), "mappings": dict(change.mappings), "aliases": dict(change.aliases)}
+        await self._call("create", "indices", index=change.index, body=body)
+
+    async def update_settings(self, change: UpdateSettings) -> None:
+        await self._call("put_settings", "indices", index=change.index, body=dict(change.values))
+
+    async def put_mapping(self, change: PutMapping) -> None:
+        await self._call("put_mapping", "indices", index=change.index, body=dict(change.mappings))
+
+    async def update_aliases(self, change: UpdateAliases) -> None:
+        actions: list[dict[str, Any]] = [{"remove": {"index": change.index, "alias": alias}} for alias in change.remove]
+        actions += [
+            {"add": {"index": change.index, "alias": alias, **definition}} for alias, definition in change.add.items()
+        ]
+        await self._call("update_aliases", "indices", body={"actions": actions})
+
+    async def delete(self, indices: Sequence[str]) -> None:
+        await self._call("delete", "indices", index=",".join(indices), ignore_unavailable=True)
+
+    async def delete_if_empty(self, indices: Sequence[str]) -> None:
+        """Delete only if no document is there; writes are blocked while counting, so none slips in between."""
+        for index in indices:
+            await self._call("put_settings", "indices", index=index, body={"index.blocks.write": True})
+        try:
+            for index in indices:
+                documents = await self.documents(index)
+                if documents:
+                    raise IndexNotEmpty(index, documents)
+        except BaseException:
+            for index in indices:
+                await self._call("put_settings", "indices", index=index, body={"index.blocks.write": None})
+            raise
+        await self.delete(indices)
+
+    # --- the pool's needs ------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Nothing to serve: the HTTP libraries run on the event loop."""
+
+    def close(self) -> None:
+        if self._api is not None:
+            task = asyncio.get_running_loop().create_task(self._api.close())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+            self._api = None
+
+
+def search_clients(linger: float) -> ClientPool[SearchClient]:
+    return ClientPool(
+        "Elasticsearch", lambda connection: SearchClient(connection, linger=linger), idle_seconds=IDLE_CLIENT_SECONDS
+    )
