@@ -45,6 +45,10 @@ def configure_logging(level: str) -> None:
     debug = level == "DEBUG"
     logging.getLogger("infometis.librdkafka").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     logging.getLogger("kafka").setLevel(logging.INFO if debug else logging.CRITICAL)
+    # The search clients log every request, and each failed one with a traceback, which a
+    # condition already says in one sentence.
+    for name in ("elastic_transport", "elasticsearch", "opensearch"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     quiet_unavailable_retries()  # the API server probe logs an outage once, not kopf at every retry
 
 

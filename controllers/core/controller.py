@@ -213,7 +213,7 @@ class Controller(Generic[SpecT, StatusT]):
         try:
             inventories = await self.kind.inventories()
         except Exception:  # a report only: never let it stop the resync
-            self._log.exception("could not list unmanaged %ss", self.kind.noun)
+            self._log.exception("could not list the unmanaged resources of kind %s", self.kind.resource.kind)
             return
         claimed: dict[str, set[str]] = {}
         for body in self._store.values():
@@ -227,9 +227,10 @@ class Controller(Generic[SpecT, StatusT]):
                 self.unmanaged[instance] = unmanaged
                 shown = ", ".join(unmanaged[:20]) + (f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else "")
                 self._log.info(
-                    "%d %s(s) on %s are managed by no %s (left alone): %s",
-                    len(unmanaged),
-                    self.kind.noun,
+                    "%s on %s managed by no %s (left alone): %s",
+                    f"{len(unmanaged)} {self.kind.noun}"
+                    if len(unmanaged) == 1
+                    else f"{len(unmanaged)} {self.kind.nouns}",
                     instance,
                     self.kind.resource.kind,
                     shown or "none",

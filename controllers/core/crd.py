@@ -60,6 +60,8 @@ def _inline(node: Any, definitions: Mapping[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and value is False:
             continue  # structural schemas prune unknown fields instead
+        if key == "additionalProperties" and value is True and node.get("x-kubernetes-preserve-unknown-fields"):
+            continue  # free-form (index settings, mappings): the API server would otherwise prune below it
         if key == "properties":
             result[key] = {name: _inline(prop, definitions) for name, prop in value.items()}
         else:

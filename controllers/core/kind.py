@@ -89,6 +89,7 @@ class ReconcileRequest(Generic[SpecT, StatusT]):
 class Kind(Protocol[SpecT, StatusT]):
     resource: ResourceInfo
     noun: str  # what the external resource is called in messages: "topic"
+    nouns: str  # and more than one: "topics"
     spec_model: type[SpecT]
     status_model: type[StatusT]
     finalizer: str

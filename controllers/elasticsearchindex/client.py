@@ -24,6 +24,7 @@ import opensearchpy
 from elastic_transport import TransportError as ElasticTransportError
 from opensearchpy import AsyncHttpConnection
 
+from controllers.core import metrics
 from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
@@ -213,6 +214,7 @@ class SearchClient:
         """One API call (e.g. 'indices', 'create'), errors translated; the server's words are redacted later."""
         self.last_used = time.monotonic()
         await self.cluster()
+        metrics.SERVICE_REQUESTS.labels("elasticsearch", ".".join((*path, method))).inc()
         target = self._api
         for part in path:
             target = getattr(target, part)
@@ -235,10 +237,11 @@ class SearchClient:
             self.last_used = time.monotonic()
             if self._api is None:
                 self._api = _elasticsearch(self.connection, self._context)
+            metrics.SERVICE_REQUESTS.labels("elasticsearch", "info").inc()
             try:
                 # The transport's own request: the library's product check would refuse OpenSearch.
                 response = await self._api.transport.perform_request("GET", "/", headers={"accept": "application/json"})
-                info = response.body
+                info = getattr(response, "body", response)  # opensearch-py's transport answers the body
             except Exception as error:
                 raise translate(error) from None
             distribution = str((info.get("version") or {}).get("distribution") or ELASTICSEARCH)
@@ -265,6 +268,8 @@ class SearchClient:
         return await self._observations.submit(name)
 
     async def _observe_batch(self, names: list[str]) -> dict[str, Observation | BaseException]:
+        metrics.SERVICE_CALLS.labels("elasticsearch", "observe").inc()
+        metrics.SERVICE_CALL_ITEMS.labels("elasticsearch", "observe").inc(len(names))
         facts = await self.cluster()
         found: dict[str, ObservedIndex] = {}
         for batch in _name_batches(names):

@@ -71,6 +71,7 @@ _HEALTH = {
 class ElasticsearchIndexKind:
     resource = RESOURCE
     noun = "index"
+    nouns = "indices"
     spec_model = ElasticsearchIndexSpec
     status_model = ElasticsearchIndexStatus
     finalizer = FINALIZER

@@ -7,7 +7,6 @@ Elasticsearch and OpenSearch, so a team copies what it already has.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -27,7 +26,10 @@ FINALIZER = "infometis.io/elasticsearchindex-deletion"
 MAX_INDEX_NAME_BYTES = 255  # the servers' limit
 # The servers' index name rules, plus no leading '.': dot-prefixed names are the
 # servers' system and hidden indices (.security, .kibana, .tasks), never a tenant's.
-INDEX_NAME_PATTERN = r'^[^-_+.\\/*?"<>| ,#:A-Z][^\\/*?"<>| ,#:A-Z]*$'
+# The servers refuse any name that lowercasing changes: the schema's pattern (RE2, as the API
+# server and pydantic run it) names the Unicode upper- and titlecase letters.
+INDEX_NAME_PATTERN = r'^[^-_+.\\/*?"<>| ,#:\p{Lu}\p{Lt}][^\\/*?"<>| ,#:\p{Lu}\p{Lt}]*$'
+_FORBIDDEN_CHARACTERS = frozenset('\\/*?"<>| ,#:')
 # The concrete indices behind a migrated name are '<name>-v<generation of the index>'.
 VERSION_SEPARATOR = "-v"
 HEALTHY = "Healthy"
@@ -202,11 +204,13 @@ def is_versioned_index(name: str, concrete: str) -> bool:
 
 def index_name_refusal(name: str) -> str | None:
     """Why the servers (or the operator) would refuse this index name; None when valid."""
+    if not name:
+        return "an index name cannot be empty"
     if name in (".", ".."):
         return "'.' and '..' are not index names"
     if len(name.encode()) > MAX_INDEX_NAME_BYTES:
         return f"index names are at most {MAX_INDEX_NAME_BYTES} bytes"
-    if not re.match(INDEX_NAME_PATTERN, name):
+    if name.lower() != name or name[0] in "-_+." or _FORBIDDEN_CHARACTERS & set(name):
         return (
             f'{name!r} is not an index name: lowercase, none of \\ / * ? " < > | , # : or space, not starting '
             "with - _ + or '.'"

@@ -63,6 +63,10 @@ FIELD_PARAMETER_DEFAULTS: Mapping[str, str] = {
     "index_options": "positions",
     "dynamic": "true",
 }
+# Where a field type's own default differs from the general one.
+TYPE_PARAMETER_DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    "keyword": {"norms": "false", "index_options": "docs"},
+}
 # Top-level mapping entries the servers change in place; '_source', '_routing' and the like need a new index.
 UPDATABLE_MAPPING_ENTRIES = frozenset(
     {"dynamic", "_meta", "date_detection", "numeric_detection", "dynamic_templates", "dynamic_date_formats"}
@@ -113,10 +117,17 @@ def is_server_owned_setting(key: str) -> bool:
     return any(key == s or (s.endswith(".") and key.startswith(s)) for s in SERVER_OWNED_SETTINGS)
 
 
+def field_defaults(field_type: str) -> Mapping[str, str]:
+    """The parameter defaults a mapping omits, for a field of this type."""
+    return {**FIELD_PARAMETER_DEFAULTS, **TYPE_PARAMETER_DEFAULTS.get(field_type, {})}
+
+
 def scalar(value: Any) -> str:
-    """One spelling per value for comparing mapping parameters: 256 == '256', True == 'true'."""
+    """One spelling per value for comparing mapping parameters: 256 == '256' == 256.0, True == 'true'."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, str | int | float):
         return str(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -155,11 +166,16 @@ def parameter_equal(name: str, declared: str, observed: str | None, defaults: Ma
     return declared == observed
 
 
-def alias_definition(alias: Mapping[str, Any]) -> dict[str, str]:
+def alias_shown(alias: Mapping[str, Any]) -> dict[str, Any]:
     """An alias as the servers show it: 'routing' split into index and search routing, unset parts left out."""
     shown = {key: value for key, value in alias.items() if value is not None and key != "routing"}
     routing = alias.get("routing")
     if routing is not None:
         shown.setdefault("index_routing", routing)
         shown.setdefault("search_routing", routing)
-    return {key: scalar(value) for key, value in shown.items()}
+    return shown
+
+
+def alias_definition(alias: Mapping[str, Any]) -> dict[str, str]:
+    """An alias as the servers show it, each value spelt one way, for comparing."""
+    return {key: scalar(value) for key, value in alias_shown(alias).items()}

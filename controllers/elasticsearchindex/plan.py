@@ -18,11 +18,12 @@ from controllers.core.kind import Blocker
 from controllers.core.model import DriftItem
 from controllers.elasticsearchindex.model import VERSION_SEPARATOR, AliasSpec, ElasticsearchIndexSpec
 from controllers.elasticsearchindex.normalise import (
-    FIELD_PARAMETER_DEFAULTS,
     MAPPING_ENTRY_DEFAULTS,
     UPDATABLE_FIELD_PARAMETERS,
     UPDATABLE_MAPPING_ENTRIES,
     alias_definition,
+    alias_shown,
+    field_defaults,
     flat_settings,
     is_server_owned_setting,
     is_static_setting,
@@ -98,9 +99,9 @@ class PutMapping:
 
     def summary(self) -> str:
         return "; ".join(
-            f"mapping {d.field} added ({d.desired})"
+            f"mapping {d.field.removeprefix('mappings.')} added ({d.desired})"
             if d.actual == "missing"
-            else f"mapping {d.field} {d.actual} -> {d.desired}"
+            else f"mapping {d.field.removeprefix('mappings.')} {d.actual} -> {d.desired}"
             for d in self.differences
         )
 
@@ -128,13 +129,15 @@ class UpdateAliases:
         items = [
             DriftItem(
                 field=f"aliases.{alias}",
-                desired=_shown(alias_definition(definition)),
-                actual=_shown(dict(self.before[alias])) if alias in self.before else "missing",
+                desired=_shown(alias_shown(definition)),
+                actual=_shown(alias_shown(self.before[alias])) if alias in self.before else "missing",
             )
             for alias, definition in sorted(self.add.items())
         ]
         items += [
-            DriftItem(field=f"aliases.{alias}", desired="absent", actual=_shown(dict(self.before.get(alias, {}))))
+            DriftItem(
+                field=f"aliases.{alias}", desired="absent", actual=_shown(alias_shown(self.before.get(alias, {})))
+            )
             for alias in self.remove
         ]
         return tuple(items)
@@ -269,7 +272,7 @@ def _mapping_change(
             continue
         for name, value in sorted(parameters.items()):
             actual = shown.get(name)
-            if parameter_equal(name, value, actual, FIELD_PARAMETER_DEFAULTS):
+            if parameter_equal(name, value, actual, field_defaults(parameters["type"])):
                 continue
             item = DriftItem(field=f"mappings.{path}.{name}", desired=value, actual=_shown(actual))
             if name in UPDATABLE_FIELD_PARAMETERS:

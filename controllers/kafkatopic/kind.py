@@ -60,6 +60,7 @@ Request = ReconcileRequest[KafkaTopicSpec, KafkaTopicStatus]
 class KafkaTopicKind:
     resource = RESOURCE
     noun = "topic"
+    nouns = "topics"
     spec_model = KafkaTopicSpec
     status_model = KafkaTopicStatus
     finalizer = FINALIZER

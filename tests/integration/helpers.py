@@ -231,3 +231,19 @@ def secured_connection(stack: dict[str, str], **overrides: str) -> dict[str, str
         "ssl.ca.pem": Path(stack["KAFKA_SECURE_CA_FILE"]).read_text(),
         **overrides,
     }
+
+
+def service_requests(metrics_url: str, service: str) -> dict[str, float]:
+    """The protocol requests the operator sent to a service, by request type, from its /metrics."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    counts = {}
+    prefix = "infometis_service_protocol_requests_total{"
+    for line in text.splitlines():
+        if line.startswith(prefix) and f'service="{service}"' in line:
+            labels = line[len(prefix) : line.index("}")]
+            request = next(
+                part.split("=", 1)[1].strip('"') for part in labels.split(",") if part.startswith("request=")
+            )
+            counts[request] = float(line.split()[-1])
+    return counts

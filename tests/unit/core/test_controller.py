@@ -85,6 +85,7 @@ class WidgetPlan:
 class WidgetKind:
     resource = RESOURCE
     noun = "widget"
+    nouns = "widgets"
     spec_model = WidgetSpec
     status_model = WidgetStatus
     finalizer = "example.io/widget"
