@@ -771,6 +771,9 @@ def search_node(search: SearchServer) -> Server:
             # stack a node was ready in 5-9 s instead of 7-16 s, and 30-40 MB
             # smaller; the tests' few requests do not need C2's faster code.
             "-XX:TieredStopAtLevel=1",
+            # As the distributions' jvm.options: log4j stays up until the node has
+            # closed, so the log shows the shutdown.
+            "-Dlog4j.shutdownHookEnabled=false",
             *native_access,
             "-cp",
             f"{search.cache / 'launcher'}:{search.cache / 'libs' / '*'}",
