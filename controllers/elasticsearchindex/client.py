@@ -48,6 +48,7 @@ MAX_NAMES_IN_URL = 3000
 MAX_BATCH = 1000
 IDLE_CLIENT_SECONDS = 600.0
 OPENSEARCH = "opensearch"
+REFUSED_ERROR_TYPES = frozenset({"illegal_argument_exception", "illegal_state_exception"})
 ELASTICSEARCH = "elasticsearch"
 # Kept after closing, so a close scheduled from synchronous code is not collected half done.
 _closing: set[asyncio.Task[None]] = set()
@@ -167,15 +168,18 @@ def translate(error: Exception) -> Exception:
     if isinstance(error, elasticsearch.ApiError):
         status, body = error.status_code, error.body
     elif isinstance(error, opensearchpy.TransportError):
-        status, body = error.status_code, error.info
+        # (status, error, info): info is the parsed body, or missing; error then holds the raw text.
+        status, body = error.args[0] if error.args else None, error.args[2] if len(error.args) > 2 else None
+        body = body or (error.args[1] if len(error.args) > 1 else None)
     elif isinstance(error, ElasticTransportError | elasticsearch.UnsupportedProductError):
         return SearchUnavailable(str(error) or type(error).__name__)
     else:
         return error
-    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
-        error_type, reason = _error_details(body)
-        return SearchRefused(status, error_type, reason or str(error))
     error_type, reason = _error_details(body)
+    refused = isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+    # Some refusals come as 500 (an alias given two write indices): the same request fails again.
+    if refused or error_type in REFUSED_ERROR_TYPES:
+        return SearchRefused(status if isinstance(status, int) else 500, error_type, reason or str(error))
     detail = f"{error_type}: {reason}" if error_type or reason else (str(error) or type(error).__name__)
     return SearchUnavailable(f"HTTP {status}: {detail}" if isinstance(status, int) else detail)
 
@@ -351,19 +355,25 @@ class SearchClient:
         await self._call("delete", "indices", index=",".join(indices), ignore_unavailable=True)
 
     async def delete_if_empty(self, indices: Sequence[str]) -> None:
-        """Delete only if no document is there; writes are blocked while counting, so none slips in between."""
+        """Delete only if no document is there. An index that looks empty has writes blocked while it is
+        counted again, so none slips in between; one that holds documents is never blocked (a deletion
+        refused for that is rechecked every resync, and must not interrupt writers each time)."""
+        await self._refuse_if_not_empty(indices)
         for index in indices:
             await self._call("put_settings", "indices", index=index, body={"index.blocks.write": True})
         try:
-            for index in indices:
-                documents = await self.documents(index)
-                if documents:
-                    raise IndexNotEmpty(index, documents)
+            await self._refuse_if_not_empty(indices)
         except BaseException:
             for index in indices:
                 await self._call("put_settings", "indices", index=index, body={"index.blocks.write": None})
             raise
         await self.delete(indices)
+
+    async def _refuse_if_not_empty(self, indices: Sequence[str]) -> None:
+        for index in indices:
+            documents = await self.documents(index)
+            if documents:
+                raise IndexNotEmpty(index, documents)
 
     # --- the pool's needs ------------------------------------------------------------------
 

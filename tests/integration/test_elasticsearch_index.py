@@ -44,6 +44,11 @@ USER_PROFILES: dict[str, Any] = {
 }
 
 
+def profiles(name: str) -> dict[str, Any]:
+    """The seed's user-profiles index, with an alias of its own (an alias with two write indices is refused)."""
+    return {**USER_PROFILES, "aliases": {f"{name}-read": USER_PROFILES["aliases"]["profiles-read"]}}
+
+
 def ready_index(namespace: str, name: str, server: SearchServer, **spec: Any) -> dict[str, Any]:
     connection_secret(namespace, server)
     apply(namespace, search_index(name, **spec))
@@ -59,14 +64,14 @@ def test_an_index_is_created_as_declared_and_its_health_shown(
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("profiles")
-    obj = ready_index(namespace, name, search_server, **USER_PROFILES)
+    obj = ready_index(namespace, name, search_server, **profiles(name))
 
     index = search_server.index(name)
     assert index is not None
     assert index["settings"]["index.number_of_shards"] == "3"
     assert index["settings"]["index.number_of_replicas"] == "1"
     assert index["mappings"]["properties"]["email"] == {"type": "keyword"}
-    assert index["aliases"]["profiles-read"]["index_routing"] == "1"
+    assert index["aliases"][f"{name}-read"]["index_routing"] == "1"
     status = obj["status"]
     assert (status["indexName"], status["concreteIndex"], status["indexUuid"]) == (
         name,
@@ -88,7 +93,7 @@ def test_dynamic_settings_new_fields_and_aliases_change_in_place(
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("inplace")
-    first = ready_index(namespace, name, search_server, **USER_PROFILES)
+    first = ready_index(namespace, name, search_server, **profiles(name))
     uuid = first["status"]["indexUuid"]
 
     apply(  # the whole spec, as a GitOps tool does: a merge patch would merge the settings maps
@@ -103,7 +108,7 @@ def test_dynamic_settings_new_fields_and_aliases_change_in_place(
                     "country": {"type": "keyword"},
                 }
             },
-            aliases={"profiles-write": {"is_write_index": True}},
+            aliases={f"{name}-write": {"is_write_index": True}},
         ),
     )
 
@@ -121,7 +126,7 @@ def test_dynamic_settings_new_fields_and_aliases_change_in_place(
         "fields": {"text": {"type": "text"}},
     }
     assert index["mappings"]["properties"]["country"] == {"type": "keyword"}
-    assert set(index["aliases"]) == {"profiles-write"}  # the alias the spec no longer lists is removed
+    assert set(index["aliases"]) == {f"{name}-write"}  # the alias the spec no longer lists is removed
     assert condition(obj, "Healthy")["status"] == "True"  # type: ignore[index]
     updated = [e["message"] for e in events(namespace, name) if e["reason"] == "Updated"]
     assert len(updated) == 1
@@ -131,8 +136,8 @@ def test_dynamic_settings_new_fields_and_aliases_change_in_place(
         "mapping email.text added (text)",
         "mapping country added (keyword)",
         "mapping email.ignore_above unset -> 256",
-        "alias profiles-write added",
-        "alias profiles-read removed",
+        f"alias {name}-write added",
+        f"alias {name}-read removed",
     ):
         assert said in updated[0]
 
@@ -141,7 +146,7 @@ def test_a_change_the_server_cannot_make_in_place_stalls_naming_each_field_and_t
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("static")
-    ready_index(namespace, name, search_server, **USER_PROFILES)
+    ready_index(namespace, name, search_server, **profiles(name))
     before = search_server.index(name)
 
     properties = {**USER_PROFILES["mappings"]["properties"], "email": {"type": "text"}}
@@ -168,21 +173,21 @@ def test_drift_is_corrected_and_a_deleted_index_recreated(
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("drift")
-    ready_index(namespace, name, search_server, **USER_PROFILES)
+    ready_index(namespace, name, search_server, **profiles(name))
     search_server.api.indices.put_settings(index=name, body={"index.refresh_interval": "30s"})
-    search_server.api.indices.delete_alias(index=name, name="profiles-read")
+    search_server.api.indices.delete_alias(index=name, name=f"{name}-read")
 
     wait_for(
         lambda: (
             (i := search_server.index(name)) is not None
             and i["settings"]["index.refresh_interval"] == "1s"
-            and "profiles-read" in i["aliases"]
+            and f"{name}-read" in i["aliases"]
         ),
         what="drift corrected",
     )
     corrected = wait_for(lambda: [e for e in events(namespace, name) if e["reason"] == "DriftCorrected"])
     assert "setting index.refresh_interval 30s -> 1s" in corrected[0]["message"]
-    assert "alias profiles-read added" in corrected[0]["message"]
+    assert f"alias {name}-read added" in corrected[0]["message"]
 
     first_uuid = get(namespace, name, PLURAL)["status"]["indexUuid"]
     search_server.api.indices.delete(index=name)
@@ -199,7 +204,7 @@ def test_with_report_policy_drift_is_listed_and_left_in_place(
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("report")
-    ready_index(namespace, name, search_server, driftPolicy="Report", **USER_PROFILES)
+    ready_index(namespace, name, search_server, driftPolicy="Report", **profiles(name))
     search_server.api.indices.put_settings(index=name, body={"index.number_of_replicas": 0})
 
     obj = wait_reason(namespace, name, "True", "DriftDetected", plural=PLURAL)
@@ -254,7 +259,7 @@ def test_an_existing_index_is_adopted_without_losing_documents(
         search_server.api.index(index=name, body={"user_id": f"u{number}"})
     uuid = search_server.index(name)["settings"]["index.uuid"]  # type: ignore[index]
 
-    obj = ready_index(namespace, name, search_server, **USER_PROFILES)
+    obj = ready_index(namespace, name, search_server, **profiles(name))
 
     assert obj["status"]["indexUuid"] == uuid
     assert search_server.documents(name) == 5
@@ -268,7 +273,7 @@ def test_a_second_object_for_the_same_index_is_a_conflict(
 ) -> None:
     first, second = unique("owner"), unique("rival")
     index_name = unique("shared")
-    ready_index(namespace, first, search_server, indexName=index_name, **USER_PROFILES)
+    ready_index(namespace, first, search_server, indexName=index_name, **profiles(index_name))
     apply(namespace, search_index(second, indexName=index_name, settings={"number_of_replicas": 0}))
 
     obj = wait_reason(namespace, second, "False", "ResourceConflict", plural=PLURAL)
