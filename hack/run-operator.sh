@@ -18,13 +18,13 @@ trap 'kill -TERM $operator 2>/dev/null; wait $operator 2>/dev/null' INT TERM EXI
 
 say "applying samples/ to namespace default"
 kubectl apply -n default -k samples
-if kubectl wait -n default --for=condition=Ready kafkatopics --all --timeout=120s >/dev/null; then
+if kubectl wait -n default --for=condition=Ready kafkatopics,elasticsearchindices --all --timeout=120s >/dev/null; then
   printf '\n'
-  kubectl get kafkatopics -n default
+  kubectl get kafkatopics,elasticsearchindices -n default
   printf '\n'
-  say "the topics are Ready. In another shell: eval \"\$(hack/stack env)\"; kubectl get kafkatopics -A"
+  say "the topics and indices are Ready. In another shell: eval \"\$(hack/stack env)\"; kubectl get infometis -A"
 else
   say "not Ready within 120s; what the operator says:"
-  kubectl describe kafkatopics -n default
+  kubectl describe kafkatopics,elasticsearchindices -n default
 fi
 wait $operator

@@ -7,7 +7,7 @@ from typing import Any
 
 from lupa import LuaRuntime
 
-SCRIPT = (Path(__file__).resolve().parents[1] / "config" / "argocd" / "health-kafkatopic.lua").read_text()
+SCRIPT = (Path(__file__).resolve().parents[1] / "config" / "argocd" / "health.lua").read_text()
 
 
 def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.argocd import argocd_health
 from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
     apply,
@@ -83,6 +84,7 @@ def test_an_index_is_created_as_declared_and_its_health_shown(
     assert health(obj) == "Yellow"
     assert condition(obj, "Healthy")["status"] == "False"  # type: ignore[index]
     assert event_reasons(namespace, name) == ["Created"]
+    assert argocd_health(obj)[0] == "Healthy"
     created = events(namespace, name)[0]["message"]
     assert "created with 3 shard(s), 1 replica(s), 3 mapped field(s), 1 alias(es)" in created
     columns = kubectl("get", PLURAL, name, "-n", namespace, "--no-headers").stdout.split()
@@ -167,6 +169,7 @@ def test_a_change_the_server_cannot_make_in_place_stalls_naming_each_field_and_t
     assert "mappings.created_at date -> removed" in message
     assert search_server.index(name) == before  # not even the in-place parts (replicas, a new field)
     assert "RequiresMigration" in event_reasons(namespace, name)
+    assert argocd_health(obj) == ("Degraded", f"RequiresMigration: {message}")
 
 
 def test_drift_is_corrected_and_a_deleted_index_recreated(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from tests.integration.conftest import RunningOperator
-from tests.integration.helpers import REPO, kubectl
+from tests.integration.helpers import REPO, kubectl, wait_ready
 
 
-def render(overlay: str) -> dict[str, dict[str, object]]:
-    rendered = kubectl("kustomize", str(REPO / "config" / "kustomize" / "topics" / "overlays" / overlay)).stdout
+def render(overlay: str) -> dict[str, dict[str, Any]]:
+    rendered = kubectl("kustomize", str(REPO / "config" / "kustomize" / "samples" / "overlays" / overlay)).stdout
     return {doc["metadata"]["name"]: doc["spec"] for doc in yaml.safe_load_all(rendered)}
 
 
@@ -21,8 +23,34 @@ def test_the_overlays_size_the_seed_topics_per_environment() -> None:
     assert prod["user-events"]["config"] == {"retention.ms": "86400000", "min.insync.replicas": "2"}
 
 
+def test_the_overlays_size_the_seed_indices_per_environment() -> None:
+    dev, prod = render("dev"), render("prod")
+    assert dev["user-profiles"]["settings"] == {
+        "number_of_shards": 1,
+        "number_of_replicas": 0,
+        "refresh_interval": "1s",
+    }
+    assert dev["user-profiles"]["deletionPolicy"] == dev["system-metrics"]["deletionPolicy"] == "Delete"
+    assert prod["user-profiles"]["settings"] == {
+        "number_of_shards": 3,
+        "number_of_replicas": 2,
+        "refresh_interval": "30s",
+    }
+    assert prod["user-profiles"]["migration"] == {"strategy": "Reindex"}
+    assert prod["system-metrics"]["settings"]["number_of_replicas"] == 1
+    assert prod["user-profiles"]["deletionPolicy"] == "DeleteIfEmpty"
+
+
 def test_samples_and_overlays_pass_server_side_validation(operator: RunningOperator, namespace: str) -> None:
     kubectl("apply", "--dry-run=server", "-n", namespace, "-k", str(REPO / "samples"))
     for overlay in ("dev", "prod"):
-        path = REPO / "config" / "kustomize" / "topics" / "overlays" / overlay
+        path = REPO / "config" / "kustomize" / "samples" / "overlays" / overlay
         kubectl("apply", "--dry-run=server", "-n", namespace, "-k", str(path))
+
+
+def test_the_sample_indices_become_ready(operator: RunningOperator, namespace: str) -> None:
+    indices = [doc for doc in yaml.safe_load_all((REPO / "samples" / "elasticsearchindices.yaml").read_text())]
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(indices))
+    for doc in indices:
+        obj = wait_ready(namespace, doc["metadata"]["name"], plural="elasticsearchindices")
+        assert obj["status"]["shards"] == doc["spec"]["settings"]["number_of_shards"]

@@ -1,4 +1,4 @@
--- Argo CD health for infometis.io KafkaTopic (any InfoMetis kind: they share the conditions).
+-- Argo CD health for every infometis.io kind (KafkaTopic, ElasticsearchIndex): they share the conditions.
 -- Install: see README.md, "Argo CD". Follows kstatus: Stalled -> Degraded,
 -- Reconciling or an unhandled generation -> Progressing, Ready=True -> Healthy
 -- (reported drift included), suspended -> Suspended.
