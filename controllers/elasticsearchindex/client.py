@@ -180,7 +180,7 @@ def translate(error: Exception) -> Exception:
     # Some refusals come as 500 (an alias given two write indices): the same request fails again.
     if refused or error_type in REFUSED_ERROR_TYPES:
         return SearchRefused(status if isinstance(status, int) else 500, error_type, reason or str(error))
-    detail = f"{error_type}: {reason}" if error_type or reason else (str(error) or type(error).__name__)
+    detail = ": ".join(part for part in (error_type, reason) if part) or str(error) or type(error).__name__
     return SearchUnavailable(f"HTTP {status}: {detail}" if isinstance(status, int) else detail)
 
 

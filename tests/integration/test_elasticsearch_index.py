@@ -15,6 +15,7 @@ from tests.integration.helpers import (
     exists,
     get,
     kubectl,
+    run_stack,
     service_requests,
     unique,
     wait_for,
@@ -316,3 +317,21 @@ def test_deletion_policies_retain_delete_and_delete_if_empty(
 
     wait_for(lambda: not exists(namespace, full, PLURAL), what="the emptied index's object gone")
     assert search_server.index(full) is None
+
+
+def test_a_stopped_server_shows_as_retrying_and_the_index_recovers_when_it_is_back(
+    operator: RunningOperator, namespace: str, search_server: SearchServer
+) -> None:
+    name = unique("outage")
+    ready_index(namespace, name, search_server, settings={"number_of_replicas": 0})
+    run_stack("stop", search_server.name)
+    try:
+        obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", plural=PLURAL)
+        message = condition(obj, "Ready")["message"]  # type: ignore[index]
+        assert search_server.url in message and "connect" in message.lower()  # where, in the client's words
+        assert ": :" not in message
+        assert condition(obj, "Healthy") is not None  # the last health seen stays; only Ready says it is unknown now
+    finally:
+        run_stack("start", search_server.name)
+    wait_ready(namespace, name, timeout=120, plural=PLURAL)
+    assert [r for r in event_reasons(namespace, name) if r != "ProgressingWithRetry"] == ["Created", "Succeeded"]
