@@ -34,8 +34,14 @@ RESYNC_SECONDS = 2
 # The test operator's tenancy policy: one namespace held to a topic-name prefix,
 # every other namespace free, and a partition limit for all.
 TENANT_NAMESPACE, TENANT_PREFIX, MAX_PARTITIONS = "tenancy-team-a", "team-a.", 1000
+MAX_SHARDS = 50
 TENANCY_POLICY = f"""kafkatopics:
   maxPartitions: {MAX_PARTITIONS}
+  namespaces:
+    "*": {{namePrefixes: [""]}}
+    {TENANT_NAMESPACE}: {{namePrefixes: ["{TENANT_PREFIX}"]}}
+elasticsearchindices:
+  maxShards: {MAX_SHARDS}
   namespaces:
     "*": {{namePrefixes: [""]}}
     {TENANT_NAMESPACE}: {{namePrefixes: ["{TENANT_PREFIX}"]}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from kubernetes import client
 
 from tests.integration.conftest import (
     MAX_PARTITIONS,
+    MAX_SHARDS,
     RESYNC_SECONDS,
     TENANT_NAMESPACE,
     TENANT_PREFIX,
@@ -33,6 +35,8 @@ from tests.integration.helpers import (
     wait_ready,
     wait_reason,
 )
+from tests.integration.search import PLURAL as SEARCH_PLURAL
+from tests.integration.search import connect, search_index
 
 
 @pytest.fixture
@@ -123,3 +127,25 @@ def test_the_default_connection_and_platform_config_keys_are_kept_from_tenants(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_namespace_manages_indices_with_its_prefix_only_and_below_the_shard_limit(
+    operator: RunningOperator, tenant_namespace: str
+) -> None:
+    search = connect("elasticsearch", os.environ["ELASTICSEARCH_URL"])
+    own = unique(f"{TENANT_PREFIX}orders")
+    apply(tenant_namespace, search_index("own", cluster_ref=None, indexName=own))
+    wait_ready(tenant_namespace, "own", plural=SEARCH_PLURAL)
+
+    foreign = unique("team-b.orders")
+    apply(tenant_namespace, search_index("foreign", cluster_ref=None, indexName=foreign))
+    obj = wait_reason(tenant_namespace, "foreign", "False", "NotPermitted", plural=SEARCH_PLURAL)
+    assert f"may only manage names starting with '{TENANT_PREFIX}'" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    big = unique(f"{TENANT_PREFIX}big")
+    apply(
+        tenant_namespace,
+        search_index("big", cluster_ref=None, indexName=big, settings={"number_of_shards": MAX_SHARDS + 1}),
+    )
+    obj = wait_reason(tenant_namespace, "big", "False", "NotPermitted", plural=SEARCH_PLURAL)
+    assert f"above the tenancy policy's limit of {MAX_SHARDS}" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert search.index(foreign) is None and search.index(big) is None  # refused before any server call
