@@ -16,13 +16,22 @@ OWN_LOOPS = {
     "kafka-callbacks",
     "kubernetes-api-probe",
     "kafka-default-probe",
+    "elasticsearchindex-worker",
+    "elasticsearchindex-resync",
+    "elasticsearchindex-unmanaged-report",
+    "elasticsearch-clients",
+    "elasticsearch-default-probe",
 }
 
 
 def test_liveness_names_every_loop_and_readiness_every_dependency(operator: RunningOperator) -> None:
     operator.wait_probe("/readyz", 200)
     status, body = operator.probe("/readyz")
-    assert body == {"status": "ok", "failing": [], "checks": {"kafka-default": "ok", "kubernetes-api": "ok"}}
+    assert body == {
+        "status": "ok",
+        "failing": [],
+        "checks": {"kafka-default": "ok", "elasticsearch-default": "ok", "kubernetes-api": "ok"},
+    }
     status, body = operator.probe("/healthz")
     assert status == 200
     assert body["status"] == "ok" and set(body["checks"]) == OWN_LOOPS
