@@ -166,9 +166,22 @@ class ElasticsearchIndexPolicy(KindPolicy):
 class MigrationStatus(CamelModel):
     source_index: str = Field(description="The concrete index the documents are copied from.")
     target_index: str = Field(description="The concrete index being filled.")
-    step: str = Field(description="Creating, Copying, CatchingUp, Verifying or Switching.")
+    step: str = Field(
+        description=(
+            "Creating (target chosen, not yet filled), Copying (first pass, writes go on), CatchingUp (writes to "
+            "the source blocked, documents changed since the first pass began copied again), DeletingOldIndex, "
+            "or Failed (stopped; the source takes writes again)."
+        )
+    )
     task: str | None = Field(default=None, description="The server's id of the running _reindex task.")
     source_documents: int | None = Field(default=None, description="Documents in the source when writes stopped.")
+    checkpoint: int | None = Field(
+        default=None,
+        description=(
+            "The source's global checkpoint (smallest over its primaries) before the first copy began: the final "
+            "pass copies the documents whose sequence number is above it."
+        ),
+    )
 
 
 class ElasticsearchIndexStatus(CommonStatus):
