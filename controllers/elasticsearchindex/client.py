@@ -16,18 +16,21 @@ import json
 import logging
 import ssl
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import elasticsearch
 import opensearchpy
 from elastic_transport import TransportError as ElasticTransportError
+from elasticsearch.exceptions import GeneralAvailabilityWarning
 from opensearchpy import AsyncHttpConnection
 
 from controllers.core import metrics
 from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
+from controllers.core.failpoints import crash_point
 from controllers.elasticsearchindex.connection import (
     API_KEY,
     CA_CERTIFICATE,
@@ -36,9 +39,10 @@ from controllers.elasticsearchindex.connection import (
     URL,
     USERNAME,
 )
-from controllers.elasticsearchindex.model import is_versioned_index
+from controllers.elasticsearchindex.migration import CatchUp, StartCopy, StopMigration, SwitchAlias, version_of
+from controllers.elasticsearchindex.model import VERSION_SEPARATOR, is_versioned_index
 from controllers.elasticsearchindex.plan import CreateIndex, PutMapping, UpdateAliases, UpdateSettings
-from controllers.elasticsearchindex.state import ClusterFacts, Observation, ObservedIndex
+from controllers.elasticsearchindex.state import ClusterFacts, CopyTask, Observation, ObservedIndex
 
 log = logging.getLogger("infometis.search")
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -52,6 +56,10 @@ REFUSED_ERROR_TYPES = frozenset({"illegal_argument_exception", "illegal_state_ex
 ELASTICSEARCH = "elasticsearch"
 # Kept after closing, so a close scheduled from synchronous code is not collected half done.
 _closing: set[asyncio.Task[None]] = set()
+# The Elasticsearch client calls the tasks API "technical preview" on every call; it is GA on the servers in use.
+warnings.filterwarnings("ignore", category=GeneralAvailabilityWarning)
+# A reindex task's failures shown in a condition: the first few say what is wrong.
+SHOWN_FAILURES = 3
 
 
 class SearchUnavailable(Exception):
@@ -205,6 +213,7 @@ class SearchClient:
         self._facts: ClusterFacts | None = None
         self._connecting = asyncio.Lock()
         self._observations: Batcher[str, Observation] = Batcher(self._observe_batch, linger=linger, max_items=MAX_BATCH)
+        self._reindex_supported: dict[str, bool] = {}  # per cluster uuid
         self.last_used = time.monotonic()
 
     @property
@@ -375,6 +384,147 @@ class SearchClient:
             if documents:
                 raise IndexNotEmpty(index, documents)
 
+    # --- migrating (the steps are decided in controllers.elasticsearchindex.migration) ---------
+
+    async def reindex_supported(self) -> bool:
+        """Whether the server has the _reindex API, from its own answer to an empty request, which copies
+        nothing: a server with the API refuses it as invalid, one without has no such endpoint. Asked once
+        per cluster."""
+        facts = await self.cluster()
+        known = self._reindex_supported.get(facts.uuid)
+        if known is not None:
+            return known
+        try:
+            await self._call("reindex", body={})
+            supported = True  # not expected: both servers refuse a request without a source
+        except SearchRefused as error:
+            if error.status in (401, 403):
+                raise
+            supported = error.error_type == "action_request_validation_exception"
+        self._reindex_supported[facts.uuid] = supported
+        return supported
+
+    async def indices(self, names: Sequence[str]) -> dict[str, ObservedIndex]:
+        """These concrete indices as they are (absent ones left out)."""
+        return await self._get_indices(names)
+
+    async def versions(self, name: str) -> tuple[int, ...]:
+        """N of every '<name>-v<N>' index there is, open or closed."""
+        listing = await self._call(
+            "get",
+            "indices",
+            index=f"{name}{VERSION_SEPARATOR}*",
+            expand_wildcards="open,closed",
+            filter_path="*.settings.index.uuid",
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        return tuple(sorted(version_of(name, index) for index in listing or {} if is_versioned_index(name, index)))
+
+    async def checkpoint(self, index: str, shards: int) -> int | None:
+        """The smallest global checkpoint over the index's primaries: every write with a sequence number up to
+        it was processed by every in-sync copy. None when a primary does not report one."""
+        stats = await self._call(
+            "stats",
+            "indices",
+            index=index,
+            level="shards",
+            metric="docs",
+            filter_path="indices.*.shards.*.routing.primary,indices.*.shards.*.seq_no.global_checkpoint",
+        )
+        copies_by_shard = (((stats or {}).get("indices") or {}).get(index) or {}).get("shards") or {}
+        checkpoints = []
+        for copies in copies_by_shard.values():
+            primary = next((c for c in copies if (c.get("routing") or {}).get("primary")), None)
+            if primary is None or "seq_no" not in primary:
+                return None
+            checkpoints.append(int(primary["seq_no"]["global_checkpoint"]))
+        return min(checkpoints) if len(checkpoints) == shards else None
+
+    async def copy_task(self, task_id: str, *, catch_up: bool) -> CopyTask | None:
+        """A copy task, running or finished (the server keeps the result of one started without waiting);
+        None when the server has no record of it (lost with a restart)."""
+        try:
+            body = await self._call("get", "tasks", task_id=task_id)
+        except SearchRefused as error:
+            if error.status == 404:
+                return None
+            raise
+        return _copy_task(task_id, catch_up, body)
+
+    async def copies_running(self, source: str, target: str, *, catch_up: bool) -> tuple[CopyTask, ...]:
+        """The reindex tasks from `source` to `target` the server runs (top-level ones: slices are children)."""
+        listing = await self._call("list", "tasks", actions="*reindex", detailed=True)
+        found = []
+        for node in ((listing or {}).get("nodes") or {}).values():
+            for task_id, task in (node.get("tasks") or {}).items():
+                if not task.get("parent_task_id") and _copies(str(task.get("description") or ""), source, target):
+                    found.append(_copy_task(task_id, catch_up, {"completed": False, "task": task}))
+        return tuple(sorted(found, key=lambda task: task.id))
+
+    async def start_copy(self, change: StartCopy) -> str:
+        """Create the target if asked, refresh the source so the copy sees every write its checkpoint
+        covers, and start the first copy; the task's id."""
+        if change.create is not None:
+            await self.create(change.create)
+            crash_point("migration.target-created")
+        await self._call("refresh", "indices", index=change.source)
+        return await self._reindex(change.source, change.target, None)
+
+    async def catch_up(self, change: CatchUp) -> str:
+        """Block writes to the source (the add-block API waits for the writes under way), refresh it and start
+        the copy of what changed since the checkpoint; the task's id. A refusal unblocks the source."""
+        await self._call("add_block", "indices", index=change.source, block="write")
+        crash_point("migration.source-blocked")
+        try:
+            await self._call("refresh", "indices", index=change.source)
+            since = {"range": {"_seq_no": {"gt": change.checkpoint}}} if change.checkpoint is not None else None
+            return await self._reindex(change.source, change.target, since)
+        except SearchRefused:
+            await self.unblock(change.source)
+            raise
+
+    async def _reindex(self, source: str, target: str, query: Mapping[str, Any] | None) -> str:
+        body: dict[str, Any] = {"source": {"index": source}, "dest": {"index": target}}
+        if query is not None:
+            body["source"]["query"] = dict(query)
+        started = await self._call("reindex", body=body, wait_for_completion=False)
+        return str(started["task"])
+
+    async def switch(self, change: SwitchAlias) -> None:
+        """Move the name to the target in one request; a refusal unblocks the source (it serves on)."""
+        actions: list[dict[str, Any]] = []
+        if change.remove_source_index:
+            actions.append({"remove_index": {"index": change.source}})
+        actions += [{"remove": {"index": change.source, "alias": alias}} for alias in change.remove_aliases]
+        actions.append({"add": {"index": change.target, "alias": change.name, "is_write_index": True}})
+        actions += [
+            {"add": {"index": change.target, "alias": alias, **definition}}
+            for alias, definition in change.add_aliases.items()
+        ]
+        try:
+            await self._call("update_aliases", "indices", body={"actions": actions})
+        except SearchRefused:
+            await self.unblock(change.source)
+            raise
+
+    async def stop(self, change: StopMigration) -> None:
+        """Cancel the copies (waiting until they end: a copy into a deleted target would create it again),
+        unblock the source, delete the target: each as the change says."""
+        for task_id in change.cancel:
+            try:
+                await self._call("cancel", "tasks", task_id=task_id, wait_for_completion=True)
+            except SearchRefused as error:
+                if error.status != 404:
+                    raise
+        if change.unblock:
+            await self.unblock(change.source)
+        if change.delete_target:
+            await self.delete([change.target])
+
+    async def unblock(self, index: str) -> None:
+        await self._call("put_settings", "indices", index=index, body={"index.blocks.write": None})
+
     # --- the pool's needs ------------------------------------------------------------------
 
     def poll(self) -> None:
@@ -386,6 +536,44 @@ class SearchClient:
             _closing.add(task)
             task.add_done_callback(_closing.discard)
             self._api = None
+
+
+def _copies(description: str, source: str, target: str) -> bool:
+    """Whether a reindex task's description names this copy ('reindex from [a] to [b]', 7.x adds '[_doc]')."""
+    prefix = f"reindex from [{source}] to [{target}]"
+    return description == prefix or description.startswith(prefix + "[")
+
+
+def _copy_task(task_id: str, catch_up: bool, body: Mapping[str, Any]) -> CopyTask:
+    completed = bool(body.get("completed"))
+    task = body.get("task") or {}
+    response = body.get("response") or {}
+    counts = (response if completed and response else None) or task.get("status") or {}
+    failures: list[str] = []
+    if completed:
+        error = body.get("error")
+        if isinstance(error, Mapping):
+            failures.append(f"{error.get('type', 'error')}: {error.get('reason', '')}")
+        listed = response.get("failures") or []
+        for failure in listed[:SHOWN_FAILURES]:
+            cause = failure.get("cause") or failure.get("reason") or {}
+            what = f"{cause.get('type', 'error')}: {cause.get('reason', '')}" if isinstance(cause, Mapping) else cause
+            failures.append(f"document '{failure['id']}': {what}" if failure.get("id") else str(what))
+        if len(listed) > SHOWN_FAILURES:
+            failures.append(f"and {len(listed) - SHOWN_FAILURES} more failure(s)")
+        if response.get("timed_out"):
+            failures.append("the copy timed out")
+        if response.get("canceled"):
+            failures.append(f"the copy was cancelled ({response['canceled']})")
+    processed = ("created", "updated", "deleted", "noops", "version_conflicts")
+    return CopyTask(
+        id=task_id,
+        catch_up=catch_up,
+        completed=completed,
+        total=int(counts.get("total") or 0),
+        copied=sum(int(counts.get(key) or 0) for key in processed),
+        failures=tuple(failures),
+    )
 
 
 def search_clients(linger: float) -> ClientPool[SearchClient]:
