@@ -9,16 +9,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from controllers.core.clients import ClientPool
 from controllers.core.connections import Connections
+from controllers.core.failpoints import crash_point
 from controllers.core.kind import ReconcileRequest
+from controllers.core.model import DriftPolicy
 from controllers.core.outcome import KindCondition, Outcome
 from controllers.core.policy import KindPolicy
 from controllers.core.tasks import settle
 from controllers.elasticsearchindex.client import IndexNotEmpty, SearchClient, SearchRefused, SearchUnavailable
 from controllers.elasticsearchindex.connection import SEARCH_CONNECTION
+from controllers.elasticsearchindex.migration import (
+    COUNT_MISMATCH,
+    MIGRATION_FAILED,
+    MIGRATION_UNSUPPORTED,
+    CatchUp,
+    DeleteOldIndex,
+    MigrationChange,
+    MigrationPlan,
+    StartCopy,
+    StopMigration,
+    SwitchAlias,
+    counts_needed,
+    plan_migration,
+    start_facts_needed,
+)
 from controllers.elasticsearchindex.model import (
     FINALIZER,
     HEALTHY,
@@ -27,6 +45,7 @@ from controllers.elasticsearchindex.model import (
     ElasticsearchIndexSpec,
     ElasticsearchIndexStatus,
     IndexDeletionPolicy,
+    MigrationStatus,
     index_name_of,
     is_versioned_index,
 )
@@ -42,7 +61,7 @@ from controllers.elasticsearchindex.plan import (
     UpdateSettings,
     plan_index,
 )
-from controllers.elasticsearchindex.state import Observation
+from controllers.elasticsearchindex.state import CopyTask, MigrationFacts, Observation
 
 NOT_AUTHORIZED = "NotAuthorized"
 REFUSED = "SearchRefused"
@@ -76,7 +95,11 @@ class ElasticsearchIndexKind:
     status_model = ElasticsearchIndexStatus
     finalizer = FINALIZER
     policy_model: type[KindPolicy] = ElasticsearchIndexPolicy
-    sticky_stall_reasons = frozenset({REFUSED, REQUIRES_MIGRATION})
+    # A migration that failed or found the counts differ is started again only when asked (a new
+    # generation or a reconcile request), as is one the server cannot run.
+    sticky_stall_reasons = frozenset(
+        {REFUSED, REQUIRES_MIGRATION, MIGRATION_FAILED, COUNT_MISMATCH, MIGRATION_UNSUPPORTED}
+    )
     service_errors: tuple[type[Exception], ...] = (SearchUnavailable, SearchRefused, IndexNotEmpty)
 
     def __init__(
@@ -88,6 +111,9 @@ class ElasticsearchIndexKind:
         self._connections = connections
         self._clients = clients
         self._default_connection = default_connection
+        # The copy task each migration's last step started, by (connection, target), until the status
+        # records it: a task can end before the pass that started it looks again.
+        self._started: dict[tuple[str, str], tuple[str, bool]] = {}
 
     def claim(self, body: Mapping[str, Any]) -> str:
         return index_name_of(body)
@@ -103,9 +129,59 @@ class ElasticsearchIndexKind:
         return self._clients.for_connection(connection)
 
     async def observe(self, client: SearchClient, request: Request, *, applied: Sequence[Any]) -> Observation:
-        return await client.observe(index_name_of(request.body))
+        observation = await client.observe(index_name_of(request.body))
+        recorded = request.status.migration
+        if recorded is not None:
+            facts = await self._migration_facts(client, observation, recorded, applied)
+            return replace(observation, migration=facts)
+        # No migration recorded: a copy task remembered for one of this name's targets is from an earlier one.
+        for key in [k for k in self._started if k[0] == client.where and is_versioned_index(observation.name, k[1])]:
+            del self._started[key]
+        if start_facts_needed(
+            self._base_plan(request, observation), request.spec.migration, may_start=_may_start(request)
+        ):
+            index = observation.index
+            assert index is not None  # a migration is needed only for an index that exists
+            supported = await client.reindex_supported()
+            facts = MigrationFacts(
+                reindex_supported=supported,
+                versions=await client.versions(observation.name) if supported else (),
+                checkpoint=await client.checkpoint(
+                    index.name, _number(index.settings.get("index.number_of_shards")) or 0
+                )
+                if supported
+                else None,
+            )
+            return replace(observation, migration=facts)
+        return observation
 
-    def plan(self, request: Request, observation: Observation) -> IndexPlan:
+    async def _migration_facts(
+        self, client: SearchClient, observation: Observation, recorded: MigrationStatus, applied: Sequence[Any]
+    ) -> MigrationFacts:
+        """The server's side of a recorded migration: its indices, its copy task, and the counts when due."""
+        source, target = recorded.source_index, recorded.target_index
+        found = await client.indices([source, target])
+        facts = MigrationFacts(source=found.get(source), target=found.get(target))
+        stopped = next((c.stall for c in applied if isinstance(c, StopMigration) and c.stall is not None), None)
+        if stopped is not None:
+            return replace(facts, stopped=stopped)
+        # The task this process started last, else the one the status names.
+        task_id, catch_up = self._started.get((client.where, target), (recorded.task, recorded.step == "CatchingUp"))
+        task: CopyTask | None = None
+        if task_id is not None:
+            task = await client.copy_task(task_id, catch_up=catch_up)
+        if task is None or task.completed:
+            # A copy started by a pass cut short before the status named it; while writes are blocked it can
+            # only be the final one.
+            pass_two = facts.source_blocked or recorded.step == "CatchingUp"
+            orphans = await client.copies_running(source, target, catch_up=pass_two)
+            facts = replace(facts, orphans=tuple(o for o in orphans if task is None or o.id != task.id))
+        facts = replace(facts, task=task)
+        if counts_needed(facts) and not facts.orphans:
+            facts = replace(facts, documents=(await client.documents(source), await client.documents(target)))
+        return facts
+
+    def _base_plan(self, request: Request, observation: Observation) -> IndexPlan:
         status = request.status
         managed = Managed(
             settings=frozenset(status.managed_settings),
@@ -114,7 +190,19 @@ class ElasticsearchIndexKind:
         )
         return plan_index(DesiredIndex.from_spec(index_name_of(request.body), request.spec), observation, managed)
 
-    def apply(self, client: SearchClient, change: Change) -> Awaitable[None]:
+    def plan(self, request: Request, observation: Observation) -> IndexPlan | MigrationPlan:
+        return plan_migration(
+            DesiredIndex.from_spec(index_name_of(request.body), request.spec),
+            self._base_plan(request, observation),
+            observation,
+            request.status.migration,
+            request.spec.migration,
+            may_start=_may_start(request),
+        )
+
+    def apply(self, client: SearchClient, change: Change | MigrationChange) -> Awaitable[None]:
+        if isinstance(change, StartCopy | CatchUp | SwitchAlias | DeleteOldIndex | StopMigration):
+            return self._migrate(client, change)
         if isinstance(change, CreateIndex):
             return client.create(change)
         if isinstance(change, UpdateSettings):
@@ -122,6 +210,24 @@ class ElasticsearchIndexKind:
         if isinstance(change, PutMapping):
             return client.put_mapping(change)
         return client.update_aliases(change)
+
+    async def _migrate(self, client: SearchClient, change: MigrationChange) -> None:
+        step = type(change).__name__
+        crash_point(f"migration.before-{step}")
+        key = (client.where, change.target)
+        if isinstance(change, StartCopy):
+            self._started[key] = (await client.start_copy(change), False)
+        elif isinstance(change, CatchUp):
+            self._started[key] = (await client.catch_up(change), True)
+        elif isinstance(change, SwitchAlias):
+            await client.switch(change)
+            self._started.pop(key, None)
+        elif isinstance(change, DeleteOldIndex):
+            await client.delete([change.index])
+        else:
+            await client.stop(change)
+            self._started.pop(key, None)
+        crash_point(f"migration.after-{step}")
 
     def protected(self, observation: Observation) -> str | None:
         if any(index.system for index in observation.indices):
@@ -184,6 +290,15 @@ class ElasticsearchIndexKind:
                 return Outcome.retrying(redact(f"The server refused to show index '{name}': {error}"))
             if isinstance(change, CreateIndex) and error.error_type == "resource_already_exists_exception":
                 return Outcome.progressing(f"Index '{name}' was created meanwhile; reading it again.", {}, 1.0)
+            if (
+                isinstance(change, StartCopy | CatchUp)
+                and error.status in (400, 404, 405)
+                and ("reindex" in str(error).lower() and error.error_type != "action_request_validation_exception")
+            ):
+                return Outcome.stalled(
+                    MIGRATION_UNSUPPORTED,
+                    redact(f"Migrating index '{name}' needs the server's _reindex API, which it refused: {error}."),
+                )
             if isinstance(change, UpdateSettings | PutMapping) and _NOT_IN_PLACE.search(str(error)):
                 return Outcome.stalled(
                     REQUIRES_MIGRATION,
@@ -198,8 +313,15 @@ class ElasticsearchIndexKind:
         return Outcome.retrying(redact(f"Changing index '{name}' ({change.summary()}) failed, will retry: {error}"))
 
     def verdict(
-        self, request: Request, observation: Observation, plan: IndexPlan, *, applied: Sequence[Change]
+        self,
+        request: Request,
+        observation: Observation,
+        plan: IndexPlan | MigrationPlan,
+        *,
+        applied: Sequence[Change | MigrationChange],
     ) -> Outcome:
+        if isinstance(plan, MigrationPlan) and plan.progress is not None:
+            return Outcome.progressing(plan.progress, {}, plan.poll_seconds)
         index = observation.index
         assert index is not None  # the core asks only once the index shows
         shards = index.settings.get("index.number_of_shards")
@@ -211,12 +333,16 @@ class ElasticsearchIndexKind:
             {},
         )
 
-    def facts(self, request: Request, observation: Observation | None, plan: IndexPlan | None) -> dict[str, Any]:
+    def facts(
+        self, request: Request, observation: Observation | None, plan: IndexPlan | MigrationPlan | None
+    ) -> dict[str, Any]:
         name = index_name_of(request.body)
         if observation is None or plan is None:
             return _status_fields(ElasticsearchIndexStatus(index_name=name))
         index = observation.index
-        settled = not plan.changes and plan.blocker is None
+        migrating = isinstance(plan, MigrationPlan) and plan.record is not None
+        # Not while a migration runs: a removed field would stop counting as one before the move.
+        settled = not plan.changes and plan.blocker is None and not migrating
         status = request.status
         observed = ElasticsearchIndexStatus(
             index_name=name,
@@ -231,7 +357,17 @@ class ElasticsearchIndexKind:
             managed_fields=sorted(mapping_fields(request.spec.mappings)) if settled else status.managed_fields,
             managed_aliases=sorted(request.spec.aliases) if settled else status.managed_aliases,
         )
-        return _status_fields(observed)
+        fields = _status_fields(observed)
+        if isinstance(plan, MigrationPlan):
+            fields["migration"] = (
+                plan.record.model_dump(by_alias=True, exclude_none=True, mode="json") if plan.record else None
+            )
+        return fields
+
+
+def _may_start(request: Request) -> bool:
+    """A difference found once the spec was applied is drift: under driftPolicy Report it is only reported."""
+    return not (request.spec_applied and request.spec.drift_policy is DriftPolicy.REPORT)
 
 
 def _number(value: Any) -> int | None:
