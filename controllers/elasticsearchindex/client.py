@@ -439,7 +439,7 @@ class SearchClient:
             if primary is None or "seq_no" not in primary:
                 return None
             checkpoints.append(int(primary["seq_no"]["global_checkpoint"]))
-        return min(checkpoints) if len(checkpoints) == shards else None
+        return min(checkpoints) if checkpoints and len(checkpoints) == shards else None
 
     async def copy_task(self, task_id: str, *, catch_up: bool) -> CopyTask | None:
         """A copy task, running or finished (the server keeps the result of one started without waiting);
@@ -572,6 +572,7 @@ def _copy_task(task_id: str, catch_up: bool, body: Mapping[str, Any]) -> CopyTas
         completed=completed,
         total=int(counts.get("total") or 0),
         copied=sum(int(counts.get(key) or 0) for key in processed),
+        running_seconds=int(task.get("running_time_in_nanos") or 0) / 1e9,
         failures=tuple(failures),
     )
 

@@ -318,6 +318,15 @@ def _task_progress(task: CopyTask) -> str:
     return f"{task.copied} of {task.total} copied"
 
 
+def poll_seconds(task: CopyTask) -> float:
+    """When to look at a running copy again: soon for the final one (writes wait for it), else when it
+    should be done at its rate so far, at least every TASK_POLL_SECONDS."""
+    if task.catch_up or task.copied <= 0 or task.running_seconds <= 0:
+        return NEXT_STEP_SECONDS
+    remaining = task.running_seconds * (task.total - task.copied) / task.copied
+    return min(TASK_POLL_SECONDS, max(NEXT_STEP_SECONDS, remaining))
+
+
 def _resume(
     desired: DesiredIndex,
     base: IndexPlan,
@@ -448,6 +457,7 @@ def _resume(
             recorded.model_copy(update={"step": step, "task": orphan.id}),
             f"{head}: {'final' if orphan.catch_up else 'first'} copy under way (task {orphan.id}, taken over "
             f"after a restart): {_task_progress(orphan)}.",
+            poll=poll_seconds(orphan),
         )
 
     if task is None:
@@ -474,7 +484,7 @@ def _resume(
             )
         else:
             progress = f"{head} ({listed}): first copy, writes go on: {_task_progress(task)}."
-        return going(record, progress)
+        return going(record, progress, poll=poll_seconds(task))
     if task.failures:
         message = (
             f"Migrating index '{name}' to '{target}' failed: the {'final' if task.catch_up else 'first'} copy "

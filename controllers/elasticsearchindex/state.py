@@ -39,6 +39,7 @@ class CopyTask:
     completed: bool
     total: int = 0  # documents the task found to copy (so far)
     copied: int = 0  # created + updated so far
+    running_seconds: float = 0.0  # how long it has run (while it runs)
     # Why it failed: the task's error, or its first document or search failures; () when it did not.
     failures: tuple[str, ...] = ()
 

@@ -21,6 +21,7 @@ from controllers.elasticsearchindex.migration import (
     StopMigration,
     SwitchAlias,
     plan_migration,
+    poll_seconds,
 )
 from controllers.elasticsearchindex.model import ElasticsearchIndexSpec, MigrationStatus
 from controllers.elasticsearchindex.plan import REQUIRES_MIGRATION, DesiredIndex, IndexPlan, Managed, plan_index
@@ -538,3 +539,12 @@ def test_no_state_leads_to_loss_or_two_copies(
             assert set(change.cancel) >= running, "a target deleted while a copy into it runs"
         if isinstance(change, StopMigration):
             assert not switched
+
+
+def test_copies_are_looked_at_when_they_should_be_done_the_final_one_at_once() -> None:
+    halfway = CopyTask("n:1", catch_up=False, completed=False, total=100, copied=50, running_seconds=0.4)
+    assert poll_seconds(halfway) == 0.4
+    assert poll_seconds(replace(halfway, running_seconds=30)) == 1.0
+    assert poll_seconds(replace(halfway, copied=99)) == 0.1
+    assert poll_seconds(replace(halfway, copied=0)) == 0.1
+    assert poll_seconds(replace(halfway, catch_up=True, running_seconds=30)) == 0.1
