@@ -264,9 +264,18 @@ class ElasticsearchIndexKind:
         ours = [
             index.name for index in observation.indices if index.name == name or is_versioned_index(name, index.name)
         ]
+        return self._delete(client, request, ours, _abandon(request.status.migration, observation.migration))
+
+    async def _delete(
+        self, client: SearchClient, request: Request, ours: list[str], abandon: StopMigration | None
+    ) -> None:
+        if abandon is not None:
+            # A migration under way: its copies end first (a copy into a deleted index re-creates it).
+            await client.stop(abandon)
         if request.spec.deletion_policy is IndexDeletionPolicy.DELETE_IF_EMPTY:
-            return client.delete_if_empty(ours)
-        return client.delete(ours)
+            await client.delete_if_empty(ours)
+        else:
+            await client.delete(ours)
 
     def failure(self, client: SearchClient, name: str, change: Change | None, error: Exception) -> Outcome:
         """Stall on refusals the server would repeat; retry the rest."""
@@ -290,6 +299,8 @@ class ElasticsearchIndexKind:
                 return Outcome.retrying(redact(f"The server refused to show index '{name}': {error}"))
             if isinstance(change, CreateIndex) and error.error_type == "resource_already_exists_exception":
                 return Outcome.progressing(f"Index '{name}' was created meanwhile; reading it again.", {}, 1.0)
+            if isinstance(change, StartCopy) and error.error_type == "resource_already_exists_exception":
+                return Outcome.progressing(f"Index '{change.target}' was created meanwhile; reading it again.", {}, 1.0)
             if (
                 isinstance(change, StartCopy | CatchUp)
                 and error.status in (400, 404, 405)
@@ -363,6 +374,24 @@ class ElasticsearchIndexKind:
                 plan.record.model_dump(by_alias=True, exclude_none=True, mode="json") if plan.record else None
             )
         return fields
+
+
+def _abandon(recorded: MigrationStatus | None, facts: MigrationFacts | None) -> StopMigration | None:
+    """What deleting the object undoes of a migration under way: its copies, the block, its target."""
+    if recorded is None or facts is None:
+        return None
+    task = facts.task
+    running = tuple(t.id for t in (*((task,) if task and not task.completed else ()), *facts.orphans))
+    if not (running or facts.source_blocked or facts.target is not None):
+        return None
+    return StopMigration(
+        source=recorded.source_index,
+        target=recorded.target_index,
+        why="the object was deleted",
+        cancel=running,
+        unblock=facts.source_blocked,
+        delete_target=facts.target is not None,
+    )
 
 
 def _may_start(request: Request) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import elasticsearch
 import opensearchpy
 import pytest
+from kubernetes import client
 
 from tests.integration.conftest import RunningOperator, start_operator
 from tests.integration.helpers import (
@@ -30,6 +31,7 @@ from tests.integration.helpers import (
     condition,
     create_secret,
     events,
+    exists,
     get,
     patch_spec,
     unique,
@@ -459,6 +461,36 @@ def test_deletes_during_the_first_copy_stop_the_migration_with_the_source_writab
     assert search.exists(f"{name}-v2")
     assert obj["status"]["migration"]["step"] == "Failed"
     assert said(namespace, name)["MigrationStopped"] == 1
+
+
+# --- the object deleted mid-migration --------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::elasticsearch.exceptions.GeneralAvailabilityWarning")
+def test_deleting_the_object_during_a_migration_leaves_no_index_and_no_copy_behind(
+    operator: RunningOperator, namespace: str, search: Search
+) -> None:
+    name = unique("gone")
+    connect_namespace(namespace, search)
+    apply(namespace, manifest(name, **OLD_SPEC, deletionPolicy="Delete", migration={"strategy": "Reindex"}))
+    wait_ready(namespace, name, plural=PLURAL)
+    search.load(name, 60_000)
+    patch_spec(namespace, name, {"settings": NEW_SETTINGS, "mappings": NEW_MAPPINGS}, plural=PLURAL)
+    task = wait_for(
+        lambda: (get(namespace, name, PLURAL).get("status") or {}).get("migration", {}).get("task"),
+        timeout=60,
+        interval=0.05,
+        what="the first copy recorded",
+    )
+    custom = client.CustomObjectsApi()
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    wait_for(lambda: not exists(namespace, name, PLURAL), timeout=60, what=f"{name} deleted")
+
+    for index in (name, f"{name}-v1", f"{name}-v2"):
+        assert not search.exists(index), f"{index} left behind"
+    assert _task_done(search, task), "the copy still runs"
+    time.sleep(1)  # a copy still running would re-create the target
+    assert not search.exists(f"{name}-v2")
 
 
 # --- a server without _reindex ---------------------------------------------------------------------------
