@@ -13,13 +13,10 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import elasticsearch
-import opensearchpy
 import pytest
 from kubernetes import client
 
@@ -29,7 +26,6 @@ from tests.integration.helpers import (
     VERSION,
     apply,
     condition,
-    create_secret,
     events,
     exists,
     get,
@@ -39,14 +35,18 @@ from tests.integration.helpers import (
     wait_ready,
     wait_reason,
 )
+from tests.integration.search import (
+    PLURAL,
+    SERVERS,
+    WITH_REINDEX,
+    SearchServer,
+    connect,
+    connection_secret,
+    search_index,
+    server_fixture,
+)
 
-PLURAL = "elasticsearchindices"
-# The servers whose reindex module is real; the URLs `hack/stack env` exports, or the stack's ports.
-WITH_REINDEX = {
-    "opensearch": ("OPENSEARCH_URL", "http://127.0.0.1:29201"),
-    "elasticsearch7": ("ELASTICSEARCH7_URL", "http://127.0.0.1:29207"),
-}
-WITHOUT_REINDEX = ("ELASTICSEARCH_URL", "http://127.0.0.1:29200")  # Elasticsearch 9.5.3
+search = server_fixture(WITH_REINDEX)
 OLD_SPEC: dict[str, Any] = {
     "settings": {"number_of_shards": 1, "number_of_replicas": 0},
     "mappings": {"properties": {"value": {"type": "long"}, "rev": {"type": "long"}}},
@@ -56,70 +56,41 @@ NEW_MAPPINGS = {"properties": {"value": {"type": "keyword"}, "rev": {"type": "lo
 STEP_EVENTS = ("MigrationStarted", "MigrationCatchingUp", "MigrationCompleted")
 
 
-@dataclass
-class Search:
-    name: str
-    url: str
-    api: Any  # opensearchpy.OpenSearch or elasticsearch.Elasticsearch
-
-    def body(self, response: Any) -> Any:
-        return response.body if hasattr(response, "body") else response
-
-    def resolve(self, name: str) -> dict[str, Any]:
-        """The concrete indices a name resolves to, as the get-index API shows them."""
-        return dict(self.body(self.api.indices.get(index=name, flat_settings=True, ignore_unavailable=True)))
-
-    def exists(self, name: str) -> bool:
-        return bool(self.resolve(name))
-
-    def load(self, index: str, documents: int) -> None:
-        """Documents 'd-0'.. with value = their number, rev 0, in bulk requests."""
-        for start in range(0, documents, 5000):
-            lines = []
-            for n in range(start, min(start + 5000, documents)):
-                lines += [{"index": {"_index": index, "_id": f"d-{n}"}}, {"value": n, "rev": 0}]
-            answer = self.body(self.api.bulk(body=lines, refresh=False))
-            assert not answer["errors"], answer["items"][:3]
-        self.api.indices.refresh(index=index)
-
-    def count(self, index: str) -> int:
-        self.api.indices.refresh(index=index)
-        return int(self.body(self.api.count(index=index))["count"])
-
-    def documents(self, index: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """_id -> _source of these documents (absent ones left out)."""
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 1000):
-            answer = self.body(self.api.mget(index=index, body={"ids": ids[start : start + 1000]}))
-            found.update({doc["_id"]: doc["_source"] for doc in answer["docs"] if doc.get("found")})
-        return found
+def body(response: Any) -> Any:
+    return response.body if hasattr(response, "body") else response
 
 
-def _connect(name: str, url: str) -> Search:
-    if name.startswith("opensearch"):
-        return Search(name, url, opensearchpy.OpenSearch(hosts=[url], timeout=30))
-    return Search(name, url, elasticsearch.Elasticsearch(hosts=[url], request_timeout=30))
+def resolve(server: SearchServer, name: str) -> dict[str, Any]:
+    """The concrete indices a name resolves to, as the get-index API shows them (settings flat)."""
+    return dict(body(server.api.indices.get(index=name, flat_settings=True, ignore_unavailable=True)))
 
 
-@pytest.fixture(params=sorted(WITH_REINDEX))
-def search(request: pytest.FixtureRequest) -> Iterator[Search]:
-    variable, default = WITH_REINDEX[request.param]
-    server = _connect(request.param, os.environ.get(variable, default))
-    yield server
-    server.api.close()
+def present(server: SearchServer, name: str) -> bool:
+    return bool(resolve(server, name))
+
+
+def load(server: SearchServer, index: str, documents: int) -> None:
+    """Documents 'd-0'.. with value = their number, rev 0, in bulk requests."""
+    for start in range(0, documents, 5000):
+        lines: list[dict[str, Any]] = []
+        for n in range(start, min(start + 5000, documents)):
+            lines += [{"index": {"_index": index, "_id": f"d-{n}"}}, {"value": n, "rev": 0}]
+        answer = body(server.api.bulk(body=lines, refresh=False))
+        assert not answer["errors"], answer["items"][:3]
+    server.api.indices.refresh(index=index)
+
+
+def fetch(server: SearchServer, index: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """_id -> _source of these documents (absent ones left out)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 1000):
+        answer = body(server.api.mget(index=index, body={"ids": ids[start : start + 1000]}))
+        found.update({doc["_id"]: doc["_source"] for doc in answer["docs"] if doc.get("found")})
+    return found
 
 
 def manifest(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ElasticsearchIndex",
-        "metadata": {"name": name},
-        "spec": {"clusterRef": {"name": "search"}, **spec},
-    }
-
-
-def connect_namespace(namespace: str, server: Search) -> None:
-    create_secret(namespace, "search", {"url": server.url})
+    return search_index(name, **spec)
 
 
 def _blocked(error: Exception) -> bool:
@@ -134,7 +105,7 @@ class Writer:
     Acknowledged writes are the ones the server confirmed; a write refused by the block is tried again
     until it is acknowledged, as a client that treats the block as retryable does."""
 
-    search: Search
+    search: SearchServer
     name: str
     updated_range: int
     acknowledged: set[str] = field(default_factory=set)
@@ -159,12 +130,12 @@ class Writer:
         while not self.stopping.is_set():
             i += 1
             if i % 3 == 0:
-                doc_id, body = f"d-{(i * 7919) % self.updated_range}", {"value": i, "rev": i}
+                doc_id, document = f"d-{(i * 7919) % self.updated_range}", {"value": i, "rev": i}
             else:
-                doc_id, body = f"w-{i}", {"value": i, "rev": i}
+                doc_id, document = f"w-{i}", {"value": i, "rev": i}
             while True:
                 try:
-                    self.search.api.index(index=self.name, id=doc_id, body=body)
+                    self.search.api.index(index=self.name, id=doc_id, body=document)
                 except Exception as error:
                     if _blocked(error):
                         self.block_refusals += 1
@@ -184,14 +155,14 @@ class Writer:
     def check(self, index: str, loaded: int) -> None:
         """Every acknowledged write is in `index` with its last content; nothing is there twice or extra."""
         new_ids = sorted(self.acknowledged)
-        found = self.search.documents(index, new_ids)
+        found = fetch(self.search, index, new_ids)
         missing = [doc_id for doc_id in new_ids if doc_id not in found]
         assert not missing, f"{len(missing)} acknowledged new documents missing, e.g. {missing[:5]}"
-        overwritten = self.search.documents(index, sorted(self.revisions))
+        overwritten = fetch(self.search, index, sorted(self.revisions))
         stale = {doc_id: (overwritten.get(doc_id), rev) for doc_id, rev in self.revisions.items()}
         stale = {doc_id: seen for doc_id, seen in stale.items() if seen[0] is None or seen[0]["rev"] != seen[1]}
         assert not stale, f"{len(stale)} overwrites lost, e.g. {list(stale.items())[:3]}"
-        counted = self.search.count(index)
+        counted = self.search.documents(index)
         maybe = len({doc_id for doc_id in self.uncertain if doc_id.startswith("w-")})
         # _ids are unique in an index: the count is exactly the distinct documents, so no duplicate.
         assert loaded + len(new_ids) <= counted <= loaded + len(new_ids) + maybe, (counted, loaded, len(new_ids), maybe)
@@ -237,8 +208,8 @@ def said(namespace: str, name: str) -> Counter[str]:
     return Counter(event["reason"] for event in events(namespace, name))
 
 
-def assert_moved(search: Search, name: str, target: str, shards: int = 3) -> None:
-    behind = search.resolve(name)
+def assert_moved(search: SearchServer, name: str, target: str, shards: int = 3) -> None:
+    behind = resolve(search, name)
     assert list(behind) == [target], behind
     details = behind[target]
     assert details["aliases"][name].get("is_write_index") is True
@@ -251,16 +222,16 @@ def assert_moved(search: Search, name: str, target: str, shards: int = 3) -> Non
 
 
 def test_a_migration_moves_the_index_and_keeps_every_write(
-    operator: RunningOperator, namespace: str, search: Search
+    operator: RunningOperator, namespace: str, search: SearchServer
 ) -> None:
     name = unique("orders")
-    connect_namespace(namespace, search)
+    connection_secret(namespace, search)
     apply(namespace, manifest(name, **OLD_SPEC, migration={"strategy": "Reindex", "deleteOldIndex": True}))
     obj = wait_ready(namespace, name, plural=PLURAL)
     assert obj["status"]["concreteIndex"] == f"{name}-v1"  # behind the name from the start
     loaded = 30_000
-    search.load(name, loaded)
-    assert search.count(name) == loaded
+    load(search, name, loaded)
+    assert search.documents(name) == loaded
 
     writer = Writer(search, name, updated_range=loaded).start()
     stop_watching = threading.Event()
@@ -275,7 +246,7 @@ def test_a_migration_moves_the_index_and_keeps_every_write(
     stop_watching.set()
 
     assert_moved(search, name, f"{name}-v2")
-    assert not search.exists(f"{name}-v1"), "deleteOldIndex: the old index should be gone"
+    assert not present(search, f"{name}-v1"), "deleteOldIndex: the old index should be gone"
     writer.check(f"{name}-v2", loaded)
     assert len(writer.acknowledged) > 100 and len(writer.revisions) > 50, "the writer hardly wrote"
     reasons = said(namespace, name)
@@ -292,7 +263,7 @@ def test_a_migration_moves_the_index_and_keeps_every_write(
 
 
 def test_adopting_a_plain_index_turns_its_name_into_an_alias(
-    operator: RunningOperator, namespace: str, search: Search
+    operator: RunningOperator, namespace: str, search: SearchServer
 ) -> None:
     name = unique("legacy")
     search.api.indices.create(
@@ -300,9 +271,9 @@ def test_adopting_a_plain_index_turns_its_name_into_an_alias(
         body={**OLD_SPEC, "aliases": {f"{name}-read": {"filter": {"range": {"value": {"gte": 10}}}}}},
     )
     loaded = 5_000
-    search.load(name, loaded)
+    load(search, name, loaded)
     writer = Writer(search, name, updated_range=loaded).start()
-    connect_namespace(namespace, search)
+    connection_secret(namespace, search)
     apply(
         namespace,
         manifest(name, settings=NEW_SETTINGS, mappings=NEW_MAPPINGS, migration={"strategy": "Reindex"}),
@@ -314,11 +285,11 @@ def test_adopting_a_plain_index_turns_its_name_into_an_alias(
     assert_moved(search, name, f"{name}-v1")
     writer.check(f"{name}-v1", loaded)
     # The user's alias moved along, filter and all.
-    read = search.resolve(f"{name}-read")
+    read = resolve(search, f"{name}-read")
     assert list(read) == [f"{name}-v1"]
     assert read[f"{name}-v1"]["aliases"][f"{name}-read"]["filter"] == {"range": {"value": {"gte": 10}}}
-    filtered = search.body(search.api.count(index=f"{name}-v1", body={"query": {"range": {"value": {"gte": 10}}}}))
-    assert search.count(f"{name}-read") == filtered["count"] < search.count(name)
+    filtered = body(search.api.count(index=f"{name}-v1", body={"query": {"range": {"value": {"gte": 10}}}}))
+    assert search.documents(f"{name}-read") == filtered["count"] < search.documents(name)
     reasons = said(namespace, name)
     assert [reasons[r] for r in ("Adopted", *STEP_EVENTS)] == [1, 1, 1, 1], reasons
     assert reasons["OldIndexDeleted"] == 0, reasons  # the plain index went with the alias switch itself
@@ -343,14 +314,14 @@ CRASH_POINTS = (
 def test_a_migration_killed_at_every_step_resumes_and_finishes_without_loss(
     operator: RunningOperator,
     namespace: str,
-    search: Search,
+    search: SearchServer,
     session_operator_paused: None,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     name = unique("crash")
     log = tmp_path / "operator.log"
-    connect_namespace(namespace, search)
+    connection_secret(namespace, search)
     process = start_operator(operator, namespace, log)
     try:
         apply(namespace, manifest(name, **OLD_SPEC, migration={"strategy": "Reindex", "deleteOldIndex": True}))
@@ -359,7 +330,7 @@ def test_a_migration_killed_at_every_step_resumes_and_finishes_without_loss(
         process.send_signal(signal.SIGKILL)
         process.wait()
     loaded = 60_000
-    search.load(name, loaded)
+    load(search, name, loaded)
     writer = Writer(search, name, updated_range=loaded).start()
     stop_watching = threading.Event()
     messages = watch_progress(namespace, name, stop_watching)
@@ -406,29 +377,29 @@ def test_a_migration_killed_at_every_step_resumes_and_finishes_without_loss(
     print(f"\n{search.name}: what the Ready condition said across {len(crashes)} kills:")
     print("\n".join(f"  {message}" for message in messages))
     assert_moved(search, name, f"{name}-v2")
-    assert not search.exists(f"{name}-v1")
+    assert not present(search, f"{name}-v1")
     writer.check(f"{name}-v2", loaded)
     reasons = said(namespace, name)
     assert [reasons[r] for r in (*STEP_EVENTS, "OldIndexDeleted")] == [1, 1, 1, 1], reasons
     assert "Traceback" not in log.read_text(errors="replace")
 
 
-def _task_done(search: Search, task_id: str) -> bool:
-    return bool(search.body(search.api.tasks.get(task_id=task_id)).get("completed"))
+def _task_done(search: SearchServer, task_id: str) -> bool:
+    return bool(body(search.api.tasks.get(task_id=task_id)).get("completed"))
 
 
 # --- deletes during the first copy --------------------------------------------------------------------
 
 
 def test_deletes_during_the_first_copy_stop_the_migration_with_the_source_writable(
-    operator: RunningOperator, namespace: str, search: Search
+    operator: RunningOperator, namespace: str, search: SearchServer
 ) -> None:
     name = unique("deletes")
-    connect_namespace(namespace, search)
+    connection_secret(namespace, search)
     apply(namespace, manifest(name, **OLD_SPEC, migration={"strategy": "Reindex"}))
     wait_ready(namespace, name, plural=PLURAL)
     loaded = 30_000
-    search.load(name, loaded)
+    load(search, name, loaded)
     deleted: list[str] = []
     stopping = threading.Event()
 
@@ -454,11 +425,11 @@ def test_deletes_during_the_first_copy_stop_the_migration_with_the_source_writab
     message = condition(obj, "Ready")["message"]  # type: ignore[index]
     assert "still serves the name and takes writes again" in message, message
     # The name still points at the source, which takes writes again; the target is left for inspection.
-    behind = search.resolve(name)
+    behind = resolve(search, name)
     assert list(behind) == [f"{name}-v1"]
     assert behind[f"{name}-v1"]["settings"].get("index.blocks.write") != "true"
     search.api.index(index=name, id="after", body={"value": 1, "rev": 1})
-    assert search.exists(f"{name}-v2")
+    assert present(search, f"{name}-v2")
     assert obj["status"]["migration"]["step"] == "Failed"
     assert said(namespace, name)["MigrationStopped"] == 1
 
@@ -468,13 +439,13 @@ def test_deletes_during_the_first_copy_stop_the_migration_with_the_source_writab
 
 @pytest.mark.filterwarnings("ignore::elasticsearch.exceptions.GeneralAvailabilityWarning")
 def test_deleting_the_object_during_a_migration_leaves_no_index_and_no_copy_behind(
-    operator: RunningOperator, namespace: str, search: Search
+    operator: RunningOperator, namespace: str, search: SearchServer
 ) -> None:
     name = unique("gone")
-    connect_namespace(namespace, search)
+    connection_secret(namespace, search)
     apply(namespace, manifest(name, **OLD_SPEC, deletionPolicy="Delete", migration={"strategy": "Reindex"}))
     wait_ready(namespace, name, plural=PLURAL)
-    search.load(name, 60_000)
+    load(search, name, 60_000)
     patch_spec(namespace, name, {"settings": NEW_SETTINGS, "mappings": NEW_MAPPINGS}, plural=PLURAL)
     task = wait_for(
         lambda: (get(namespace, name, PLURAL).get("status") or {}).get("migration", {}).get("task"),
@@ -487,33 +458,32 @@ def test_deleting_the_object_during_a_migration_leaves_no_index_and_no_copy_behi
     wait_for(lambda: not exists(namespace, name, PLURAL), timeout=60, what=f"{name} deleted")
 
     for index in (name, f"{name}-v1", f"{name}-v2"):
-        assert not search.exists(index), f"{index} left behind"
+        assert not present(search, index), f"{index} left behind"
     assert _task_done(search, task), "the copy still runs"
     time.sleep(1)  # a copy still running would re-create the target
-    assert not search.exists(f"{name}-v2")
+    assert not present(search, f"{name}-v2")
 
 
 # --- a server without _reindex ---------------------------------------------------------------------------
 
 
 def test_a_server_without_reindex_stalls_and_nothing_is_touched(operator: RunningOperator, namespace: str) -> None:
-    variable, default = WITHOUT_REINDEX
-    server = _connect("elasticsearch", os.environ.get(variable, default))
+    server = connect("elasticsearch", os.environ[SERVERS["elasticsearch"]])  # 9.5.3: no reindex module
     try:
         name = unique("noreindex")
-        connect_namespace(namespace, server)
+        connection_secret(namespace, server)
         apply(namespace, manifest(name, **OLD_SPEC, migration={"strategy": "Reindex"}))
         wait_ready(namespace, name, plural=PLURAL)
-        server.load(name, 10)
-        before = server.resolve(name)
+        load(server, name, 10)
+        before = resolve(server, name)
         patch_spec(namespace, name, {"settings": NEW_SETTINGS, "mappings": NEW_MAPPINGS}, plural=PLURAL)
         obj = wait_reason(namespace, name, "False", "MigrationUnsupported", plural=PLURAL)
         message = condition(obj, "Ready")["message"]  # type: ignore[index]
         assert "no _reindex API" in message and "Nothing was changed" in message, message
         assert "migration" not in obj["status"]
-        assert server.resolve(name) == before  # same index, settings (no write block), mappings, aliases
-        assert not server.exists(f"{name}-v2")
-        assert server.count(name) == 10
+        assert resolve(server, name) == before  # same index, settings (no write block), mappings, aliases
+        assert not present(server, f"{name}-v2")
+        assert server.documents(name) == 10
         server.api.index(index=name, id="still-writable", body={"value": 1, "rev": 0})
     finally:
         server.api.close()
