@@ -1,14 +1,22 @@
 """hack/stack: the local real stack every test and `make run` use.
 
-    hack/stack up [--kafka-brokers N]   build or reuse, start, wait until each answers
-    hack/stack down [--wipe]            stop what `up` started (--wipe also deletes data)
+    hack/stack up [--kafka-brokers N] [--secure-search]
+                                        build or reuse, start, wait until each answers
+                                        (--secure-search: opensearch-secure as well)
+    hack/stack down [--wipe]            stop every server (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
     hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
-                                        the SASL_SSL listener's users, and ELASTICSEARCH_URL,
-                                        OPENSEARCH_URL, ELASTICSEARCH7_URL
+                                        the SASL_SSL listener's users, ELASTICSEARCH_URL,
+                                        OPENSEARCH_URL, ELASTICSEARCH7_URL, and OPENSEARCH_SECURE_URL
+                                        with its users and CA file
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
                                         kube-controller-manager, kafka, kafka-N,
-                                        elasticsearch, opensearch, elasticsearch7)
+                                        elasticsearch, opensearch, elasticsearch7,
+                                        opensearch-secure)
+
+opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles) is
+started only on request, by `start opensearch-secure` or `up --secure-search`;
+a plain `up` leaves it as it is.
 
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
@@ -19,6 +27,7 @@ certificates and pid files live under $INFOMETIS_STACK_DIR (default
 from __future__ import annotations
 
 import argparse
+import base64
 import fcntl
 import hashlib
 import json
@@ -38,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stack_pki import ensure_kafka_keystore, ensure_pki, write_admin_kubeconfig
+from stack_pki import ensure_kafka_keystore, ensure_pki, ensure_search_tls, write_admin_kubeconfig
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AclBinding
@@ -100,8 +109,14 @@ MAX_KAFKA_BROKERS = 5
 ELASTICSEARCH_HTTP_PORT = 29200
 OPENSEARCH_HTTP_PORT = 29201
 ELASTICSEARCH7_HTTP_PORT = 29207
+OPENSEARCH_SECURE_HTTP_PORT = 29202
 SEARCH_TRANSPORT_OFFSET = 100
 SEARCH_HEAP = "512m"
+# opensearch-secure's internal users (basic auth). The first may do what the
+# operator does to indices; the second may read them and their health, not
+# change them, so the operator meets a real 403.
+OPENSEARCH_SECURE_USERNAME = "infometis"
+OPENSEARCH_SECURE_READER_USERNAME = "reader"
 
 # Elasticsearch 9 and OpenSearch 3 need Java 21 or newer; the default java (17)
 # runs Kafka and Elasticsearch 7.
@@ -120,10 +135,12 @@ class SearchServer:
     http_port: int
     url_variable: str
     java_home: Path | None  # None: the default java
+    # HTTPS and the security plugin (users, roles); started only on request, never by a plain `up`.
+    secure: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.http_port}"
 
     @property
     def transport_port(self) -> int:
@@ -156,6 +173,20 @@ SEARCH_SERVERS = (
         url_variable="ELASTICSEARCH7_URL",
         java_home=None,
     ),
+)
+SECURE_SEARCH_SERVER = SearchServer(
+    name="opensearch-secure",
+    cache=CACHE
+    / (
+        f"opensearch-{VERSIONS['OPENSEARCH_SECURE_VERSION']}-security-{VERSIONS['OPENSEARCH_SECURITY_VERSION']}"
+        f"-log4j-{VERSIONS['OPENSEARCH_SECURE_LOG4J_VERSION']}"
+        f"-collections4-{VERSIONS['OPENSEARCH_SECURE_COLLECTIONS4_VERSION']}"
+    ),
+    main_class="SecureOpenSearchNode",
+    http_port=OPENSEARCH_SECURE_HTTP_PORT,
+    url_variable="OPENSEARCH_SECURE_URL",
+    java_home=JAVA21_HOME,
+    secure=True,
 )
 
 
@@ -213,6 +244,14 @@ def kafka_tenant_password() -> str:
     return _stack_password("kafka_tenant_password")
 
 
+def opensearch_secure_passwords() -> dict[str, str]:
+    """opensearch-secure's users and their passwords."""
+    return {
+        OPENSEARCH_SECURE_USERNAME: _stack_password("opensearch_secure_password"),
+        OPENSEARCH_SECURE_READER_USERNAME: _stack_password("opensearch_secure_reader_password"),
+    }
+
+
 # --- building and downloading ------------------------------------------------------------
 
 
@@ -241,6 +280,9 @@ def ensure_search_server(search: SearchServer) -> None:
                 f"{search.name} needs a JDK 21 or newer at {search.java_home}; set INFOMETIS_JAVA21_HOME to one"
             )
         jdk = [str(search.java_home)]
+    if search.secure:
+        subprocess.run([str(HACK / "lib" / "fetch-secure-search.sh"), str(search.cache), *jdk], check=True)
+        return
     subprocess.run([str(HACK / "lib" / "fetch-search.sh"), search.name, str(search.cache), *jdk], check=True)
 
 
@@ -369,9 +411,18 @@ def stop(server: Server) -> None:
 # --- readiness probes --------------------------------------------------------------------
 
 
-def _http_ok(url: str, context: ssl.SSLContext | None = None, expect: bytes | None = None) -> bool:
+def _http_ok(
+    url: str,
+    context: ssl.SSLContext | None = None,
+    expect: bytes | None = None,
+    basic_auth: tuple[str, str] | None = None,
+) -> bool:
+    request = urllib.request.Request(url)
+    if basic_auth is not None:
+        token = base64.b64encode(":".join(basic_auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
             body = response.read()
     except OSError:
         return False
@@ -706,8 +757,6 @@ def kafka_node(node_id: int) -> Server:
 
 def _kafka_cluster_id() -> str:
     # A KRaft cluster id is 16 random bytes, base64url without padding.
-    import base64
-
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -724,6 +773,150 @@ appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] %m%n
 rootLogger.level = info
 rootLogger.appenderRef.console.ref = console
 """
+
+
+# opensearch-secure's security plugin: its settings (opensearch.yml beside the
+# key=value arguments, since the DNs are lists) and its configuration, which it
+# loads into its security index when that index does not exist yet
+# (allow_default_init_securityindex). TLS on HTTP and transport, with the stack's CA.
+SECURE_SEARCH_SETTINGS = """plugins.security.ssl.transport.pemcert_filepath: node.crt
+plugins.security.ssl.transport.pemkey_filepath: node.key
+plugins.security.ssl.transport.pemtrustedcas_filepath: ca.crt
+plugins.security.ssl.http.enabled: true
+plugins.security.ssl.http.pemcert_filepath: node.crt
+plugins.security.ssl.http.pemkey_filepath: node.key
+plugins.security.ssl.http.pemtrustedcas_filepath: ca.crt
+plugins.security.nodes_dn: [{node_dn}]
+plugins.security.authcz.admin_dn: [{admin_dn}]
+plugins.security.allow_default_init_securityindex: true
+plugins.security.audit.type: noop
+"""
+# Basic auth against the internal users, nothing anonymous.
+SECURE_SEARCH_CONFIG = """config:
+  dynamic:
+    http:
+      anonymous_auth_enabled: false
+    authc:
+      basic_internal_auth_domain:
+        http_enabled: true
+        transport_enabled: true
+        order: 0
+        http_authenticator: {type: basic, challenge: true}
+        authentication_backend: {type: intern}
+"""
+# What the operator does to indices (create, settings, mappings, aliases,
+# delete, count, reindex, tasks); the reader may look, not change.
+SECURE_SEARCH_ROLES = """infometis_index_operator:
+  cluster_permissions:
+    [cluster_monitor, cluster_composite_ops, cluster_manage_index_templates, "indices:data/write/reindex"]
+  index_permissions:
+    - index_patterns: ["*"]
+      allowed_actions: [indices_all]
+infometis_reader:
+  cluster_permissions: [cluster_monitor]
+  index_permissions:
+    - index_patterns: ["*"]
+      allowed_actions: [read, indices_monitor, "indices:admin/get"]
+"""
+SECURE_SEARCH_ROLE_OF = {
+    OPENSEARCH_SECURE_USERNAME: "infometis_index_operator",
+    OPENSEARCH_SECURE_READER_USERNAME: "infometis_reader",
+}
+
+
+def _secure_search_files(node_dn: str, admin_dn: str, hashes: dict[str, str]) -> dict[str, str]:
+    """Files under config/: opensearch.yml and opensearch-security/*.yml, with these password hashes."""
+
+    def security(kind: str, body: str = "") -> str:
+        return f'_meta: {{type: "{kind}", config_version: 2}}\n{body}'
+
+    users = "".join(
+        f"{user}:\n  hash: {json.dumps(hashes[user])}\n  backend_roles: []\n" for user in SECURE_SEARCH_ROLE_OF
+    )
+    mapping = "".join(f"{role}:\n  users: [{user}]\n" for user, role in SECURE_SEARCH_ROLE_OF.items())
+    return {
+        "opensearch.yml": SECURE_SEARCH_SETTINGS.format(node_dn=json.dumps(node_dn), admin_dn=json.dumps(admin_dn)),
+        "opensearch-security/config.yml": security("config", SECURE_SEARCH_CONFIG),
+        "opensearch-security/internal_users.yml": security("internalusers", users),
+        "opensearch-security/roles.yml": security("roles", SECURE_SEARCH_ROLES),
+        "opensearch-security/roles_mapping.yml": security("rolesmapping", mapping),
+        "opensearch-security/action_groups.yml": security("actiongroups"),
+        "opensearch-security/tenants.yml": security("tenants"),
+        "opensearch-security/nodes_dn.yml": security("nodesdn"),
+        "opensearch-security/allowlist.yml": security("allowlist", "config:\n  enabled: false\n"),
+        "opensearch-security/audit.yml": security("audit", "config:\n  enabled: false\n"),
+    }
+
+
+def _password_digests() -> dict[str, str]:
+    """Stand-ins for the password hashes that change when a password does (bcrypt's are salted)."""
+    return {user: hashlib.sha256(p.encode()).hexdigest() for user, p in opensearch_secure_passwords().items()}
+
+
+def _bcrypt(search: SearchServer, password: str) -> str:
+    """The security plugin's own hasher (bcrypt, 12 rounds), the password passed in the environment."""
+    java = str((search.java_home or Path("/usr")) / "bin" / "java")
+    hashed = subprocess.run(
+        [
+            java,
+            "-XX:TieredStopAtLevel=1",
+            "-cp",
+            _search_classpath(search),
+            "org.opensearch.security.tools.Hasher",
+            "-env",
+            "INFOMETIS_PASSWORD",
+        ],
+        env={**os.environ, "INFOMETIS_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return hashed[-1]
+
+
+def prepare_secure_search(search: SearchServer, home: Path) -> None:
+    """Certificates and security configuration in HOME/config.
+
+    The plugin reads its users and roles from the files only into a security
+    index that does not exist yet; when they change (a new password in
+    stack.json, another role here), the node's data is deleted so the next start
+    loads them afresh.
+    """
+    config = home / "config"
+    # The plugin warns about configuration others may read.
+    config.chmod(0o700)
+    (config / "log4j2.properties").chmod(0o600)
+    node_dn, admin_dn = ensure_search_tls(PKI, search.name)
+    for source, target in (
+        ("ca.crt", "ca.crt"),
+        (f"{search.name}.crt", "node.crt"),
+        (f"{search.name}.key", "node.key"),
+    ):
+        shutil.copyfile(PKI / source, config / target)
+        (config / target).chmod(0o600)
+    wanted = hashlib.sha256(json.dumps(_secure_search_files(node_dn, admin_dn, _password_digests())).encode())
+    recorded = home / "security.digest"
+    if recorded.exists() and recorded.read_text() == wanted.hexdigest():
+        return
+    if (home / "data").exists():
+        say(f"{search.name}: its users or roles changed; deleting its data so they are loaded afresh")
+        shutil.rmtree(home / "data")
+    hashes = {user: _bcrypt(search, password) for user, password in opensearch_secure_passwords().items()}
+    (config / "opensearch-security").mkdir(mode=0o700, exist_ok=True)
+    for name, text in _secure_search_files(node_dn, admin_dn, hashes).items():
+        (config / name).write_text(text)
+        (config / name).chmod(0o600)
+    recorded.write_text(wanted.hexdigest())
+
+
+def _search_classpath(search: SearchServer) -> str:
+    # The security plugin's jars before the server's, as ensure_search_server left them (no duplicates).
+    parts = [
+        search.cache / "launcher",
+        *([search.cache / "security" / "*"] if search.secure else []),
+        search.cache / "libs" / "*",
+    ]
+    return ":".join(map(str, parts))
 
 
 def search_node(search: SearchServer) -> Server:
@@ -753,11 +946,29 @@ def search_node(search: SearchServer) -> Server:
     def prepare() -> None:
         (home / "config").mkdir(parents=True, exist_ok=True)
         (home / "config" / "log4j2.properties").write_text(SEARCH_LOG4J)
+        if search.secure:
+            prepare_secure_search(search, home)
 
     def config() -> str:
         # A rebuilt launcher restarts the server on the next `up`, as a changed command line does.
         digest = search.cache / "launcher.digest"
-        return SEARCH_LOG4J + (digest.read_text() if digest.exists() else "")
+        text = SEARCH_LOG4J + (digest.read_text() if digest.exists() else "")
+        if search.secure:
+            # With stand-ins for the hashes: a new password restarts the server, an unchanged one does not.
+            files = _secure_search_files("node", "admin", _password_digests())
+            text += "".join(f"--- {name}\n{content}" for name, content in files.items())
+        return text
+
+    def ready() -> bool:
+        health = f"{search.url}/_cluster/health?wait_for_status=yellow&timeout=1s"
+        if not search.secure:
+            return _http_ok(health, expect=b'"timed_out":false')
+        if not (PKI / "ca.crt").exists():
+            return False
+        # Answered only once the security index is loaded: HTTPS checked against the CA, a real login.
+        context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+        login = (OPENSEARCH_SECURE_USERNAME, opensearch_secure_passwords()[OPENSEARCH_SECURE_USERNAME])
+        return _http_ok(health, context, b'"timed_out":false', basic_auth=login)
 
     return Server(
         name=search.name,
@@ -776,22 +987,32 @@ def search_node(search: SearchServer) -> Server:
             "-Dlog4j.shutdownHookEnabled=false",
             *native_access,
             "-cp",
-            f"{search.cache / 'launcher'}:{search.cache / 'libs' / '*'}",
+            _search_classpath(search),
             search.main_class,
             *(f"{key}={value}" for key, value in settings.items()),
         ],
-        ready=lambda: _http_ok(
-            f"{search.url}/_cluster/health?wait_for_status=yellow&timeout=1s", expect=b'"timed_out":false'
-        ),
+        ready=ready,
     )
 
 
 def search_nodes() -> list[Server]:
+    """The search servers a plain `up` starts."""
     return [search_node(search) for search in SEARCH_SERVERS]
 
 
 def all_servers(brokers: int) -> list[Server]:
-    return [etcd(), kube_apiserver(), kube_controller_manager(), *kafka_nodes(brokers), *search_nodes()]
+    return [
+        etcd(),
+        kube_apiserver(),
+        kube_controller_manager(),
+        *kafka_nodes(brokers),
+        *search_nodes(),
+        search_node(SECURE_SEARCH_SERVER),
+    ]
+
+
+def search_server_named(name: str) -> SearchServer | None:
+    return next((s for s in (*SEARCH_SERVERS, SECURE_SEARCH_SERVER) if s.name == name), None)
 
 
 def servers_named(name: str) -> list[Server]:
@@ -815,18 +1036,20 @@ def stack_lock() -> Iterator[None]:
         yield
 
 
-def command_up(brokers: int) -> None:
+def command_up(brokers: int, secure_search: bool) -> None:
     if not 1 <= brokers <= MAX_KAFKA_BROKERS:
         raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
     with stack_lock():
         ensure_binaries()
+        if secure_search:
+            ensure_search_server(SECURE_SEARCH_SERVER)
         settings = load_settings()
         settings["kafka_brokers"] = brokers
         save_settings(settings)
         for extra in kafka_nodes(MAX_KAFKA_BROKERS)[brokers:]:
             stop(extra)
         kafka = kafka_nodes(brokers)
-        search = search_nodes()
+        search = search_nodes() + ([search_node(SECURE_SEARCH_SERVER)] if secure_search else [])
         # Kafka, the search servers and etcd start together; the API server needs etcd first.
         for server in [etcd(), *kafka, *search]:
             start(server)
@@ -861,7 +1084,10 @@ def command_status() -> None:
             f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)} (SASL_SSL 127.0.0.1:{kafka_secure_port(n)})"
             for n in range(1, MAX_KAFKA_BROKERS + 1)
         },
-        **{search.name: f"{search.url} (transport 127.0.0.1:{search.transport_port})" for search in SEARCH_SERVERS},
+        **{
+            search.name: f"{search.url} (transport 127.0.0.1:{search.transport_port})"
+            for search in (*SEARCH_SERVERS, SECURE_SEARCH_SERVER)
+        },
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
     for server in all_servers(MAX_KAFKA_BROKERS):
@@ -889,6 +1115,15 @@ def command_env() -> None:
     print(f"export KAFKA_TENANT_TOPIC_PREFIX={KAFKA_TENANT_TOPIC_PREFIX}")
     for search in SEARCH_SERVERS:
         print(f"export {search.url_variable}={search.url}")
+    # The secured search server (whether it runs or not: `hack/stack start opensearch-secure`),
+    # a user the operator can work as, a read-only one, and the CA its certificate is checked against.
+    passwords = opensearch_secure_passwords()
+    print(f"export {SECURE_SEARCH_SERVER.url_variable}={SECURE_SEARCH_SERVER.url}")
+    print(f"export OPENSEARCH_SECURE_USERNAME={OPENSEARCH_SECURE_USERNAME}")
+    print(f"export OPENSEARCH_SECURE_PASSWORD={passwords[OPENSEARCH_SECURE_USERNAME]}")
+    print(f"export OPENSEARCH_SECURE_READER_USERNAME={OPENSEARCH_SECURE_READER_USERNAME}")
+    print(f"export OPENSEARCH_SECURE_READER_PASSWORD={passwords[OPENSEARCH_SECURE_READER_USERNAME]}")
+    print(f"export OPENSEARCH_SECURE_CA_FILE={PKI / 'ca.crt'}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 
@@ -904,6 +1139,9 @@ def main() -> None:
         default=int(os.environ.get("KAFKA_BROKERS", "1")),
         help="number of Kafka brokers (env KAFKA_BROKERS, default 1)",
     )
+    up.add_argument(
+        "--secure-search", action="store_true", help="also start opensearch-secure (HTTPS, users and roles)"
+    )
     down = commands.add_parser("down", help="stop every server the stack started")
     down.add_argument("--wipe", action="store_true", help="also delete data, certificates and logs")
     commands.add_parser("status", help="what runs where")
@@ -914,7 +1152,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.command == "up":
-        command_up(args.kafka_brokers)
+        command_up(args.kafka_brokers, args.secure_search)
     elif args.command == "down":
         command_down(args.wipe)
     elif args.command == "status":
@@ -926,6 +1164,10 @@ def main() -> None:
             stop(server)
     elif args.command == "start":
         targets = servers_named(args.server)
+        search = search_server_named(args.server)
+        if search is not None:
+            # opensearch-secure's jars are fetched on its first start, not by `up`.
+            ensure_search_server(search)
         for server in targets:
             start(server)
         for server in targets:

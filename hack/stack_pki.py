@@ -1,7 +1,9 @@
-"""Certificates and kubeconfig for the local API server, and Kafka's TLS key store.
+"""Certificates and kubeconfig for the local API server, Kafka's TLS key store, and the secured
+search server's certificates.
 
-One CA signs the API server's and Kafka's serving certificates and every client
-certificate (the API server trusts it as --client-ca-file). A separate RSA key
+One CA signs the API server's, Kafka's and the secured search server's serving
+certificates and every client certificate (the API server trusts it as
+--client-ca-file). A separate RSA key
 pair signs ServiceAccount tokens, so TokenRequest works and the operator can
 run as its own ServiceAccount under real RBAC.
 """
@@ -25,14 +27,9 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
+def _write_key(key: rsa.RSAPrivateKey, path: Path, *, pkcs8: bool = False) -> None:
+    key_format = serialization.PrivateFormat.PKCS8 if pkcs8 else serialization.PrivateFormat.TraditionalOpenSSL
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, key_format, serialization.NoEncryption()))
     path.chmod(0o600)
 
 
@@ -56,11 +53,15 @@ def _issue(
     subject: x509.Name,
     *,
     server_names: list[str] | None = None,
+    also_client: bool = False,
+    pkcs8: bool = False,
 ) -> None:
     ca_cert, ca_key = _load_ca(pki)
     key = _new_key()
     now = datetime.datetime.now(datetime.UTC)
-    usage = x509.ExtendedKeyUsageOID.SERVER_AUTH if server_names else x509.ExtendedKeyUsageOID.CLIENT_AUTH
+    usages = [x509.ExtendedKeyUsageOID.SERVER_AUTH] if server_names else []
+    if also_client or not server_names:
+        usages.append(x509.ExtendedKeyUsageOID.CLIENT_AUTH)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -70,7 +71,7 @@ def _issue(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
     if server_names:
         alt_names: list[x509.GeneralName] = []
@@ -82,7 +83,7 @@ def _issue(
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     (pki / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(key, pki / f"{stem}.key")
+    _write_key(key, pki / f"{stem}.key", pkcs8=pkcs8)
 
 
 def ensure_pki(pki: Path) -> None:
@@ -157,6 +158,38 @@ def ensure_kafka_keystore(pki: Path) -> Path:
         keystore.write_bytes(pkcs8 + (pki / "kafka.crt").read_bytes() + (pki / "ca.crt").read_bytes())
         keystore.chmod(0o600)
     return keystore
+
+
+def ensure_search_tls(pki: Path, stem: str) -> tuple[str, str]:
+    """The secured search server's certificates; its node's DN and its admin's.
+
+    STEM.crt/.key serve HTTPS on 127.0.0.1 and localhost and are also the node's
+    transport identity (TLS between nodes is mandatory with the OpenSearch
+    security plugin, even for one node), so they can act as client too;
+    STEM-admin.crt/.key are the plugin's admin (securityadmin, the security REST
+    API). The plugin takes PKCS#8 keys only. The DNs are as the plugin (Java's
+    RFC 2253 form) prints them.
+    """
+    ensure_pki(pki)
+    if not (pki / f"{stem}.crt").exists():
+        _issue(pki, stem, _dn(stem, "infometis"), server_names=["127.0.0.1", "localhost"], also_client=True, pkcs8=True)
+    if not (pki / f"{stem}-admin.crt").exists():
+        _issue(pki, f"{stem}-admin", _dn(f"{stem}-admin", "infometis"), pkcs8=True)
+    return _subject(pki / f"{stem}.crt"), _subject(pki / f"{stem}-admin.crt")
+
+
+def _dn(common_name: str, organization: str) -> x509.Name:
+    """CN=common_name,O=organization: the organization first in the certificate, as is usual."""
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _subject(path: Path) -> str:
+    return x509.load_pem_x509_certificate(path.read_bytes()).subject.rfc4514_string()
 
 
 def _b64(path: Path) -> str:
