@@ -12,8 +12,10 @@ names (as many as fit in a request line).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import re
 import ssl
 import time
 import warnings
@@ -141,7 +143,8 @@ def _opensearch(connection: Connection, context: ssl.SSLContext | None) -> opens
     if properties.get(API_KEY):
         options["headers"] = {"Authorization": f"ApiKey {properties[API_KEY]}"}
     if context is not None:
-        options.update(use_ssl=True, ssl_context=context, verify_certs=context.verify_mode != ssl.CERT_NONE)
+        # The context says whether certificates are verified; opensearch-py warns at any other TLS option beside it.
+        options.update(use_ssl=True, ssl_context=context)
     return opensearchpy.AsyncOpenSearch(
         hosts=[properties[URL]],
         connection_class=AsyncHttpConnection,
@@ -169,12 +172,42 @@ def _error_details(body: Any) -> tuple[str, str]:
     return "", str(body or "")
 
 
+def _authorization(connection: Connection) -> dict[str, str]:
+    """The Authorization header the connection's credentials make (what the clients send with each call)."""
+    properties = connection.properties
+    if properties.get(USERNAME):
+        login = f"{properties[USERNAME]}:{properties[PASSWORD]}".encode()
+        return {"authorization": f"Basic {base64.b64encode(login).decode()}"}
+    if properties.get(API_KEY):
+        return {"authorization": f"ApiKey {properties[API_KEY]}"}
+    return {}
+
+
+# Python's words for a server certificate that failed the check, e.g. "certificate verify failed:
+# unable to get local issuer certificate (_ssl.c:1006)" or "...: IP address mismatch, certificate ...".
+_CERTIFICATE_NOT_VERIFIED = re.compile(r"certificate verify failed: (.*?)\s*(?:\(_ssl\.c:\d+\)|$)")
+
+
+def _certificate_not_verified(error: Exception) -> SearchUnavailable | None:
+    found = _CERTIFICATE_NOT_VERIFIED.search(str(error))
+    if found is None:
+        return None
+    return SearchUnavailable(
+        f"the server's TLS certificate could not be verified ({found.group(1)}): {CA_CERTIFICATE} must hold the CA "
+        "certificate that signed it"
+    )
+
+
 def translate(error: Exception) -> Exception:
     """Either library's error as SearchRefused (4xx but 408/429) or SearchUnavailable; others unchanged."""
     status: object = None
     body: Any = None
     if isinstance(error, elasticsearch.ApiError):
         status, body = error.status_code, error.body
+    elif isinstance(error, opensearchpy.TransportError | ElasticTransportError) and (
+        tls := _certificate_not_verified(error)
+    ):
+        return tls
     elif isinstance(error, opensearchpy.TransportError):
         # (status, error, info): info is the parsed body, or missing; error then holds the raw text.
         status, body = error.args[0] if error.args else None, error.args[2] if len(error.args) > 2 else None
@@ -221,7 +254,11 @@ class SearchClient:
         return f"{self.connection.properties[URL]} ({self.connection.name})"
 
     def explain(self, error: Exception) -> str:
-        return self.connection.redact(f"{self.where}: {error}")
+        said = f"{self.where}: {error}"
+        if self.connection.properties[URL].startswith("http://") and "Server disconnected" in str(error):
+            # What a TLS-only port does to plain HTTP: closes the connection without a word.
+            said += f" (if the server speaks only HTTPS, {URL} must start with https://)"
+        return self.connection.redact(said)
 
     async def _call(self, method: str, *path: str, **arguments: Any) -> Any:
         """One API call (e.g. 'indices', 'create'), errors translated; the server's words are redacted later."""
@@ -251,12 +288,21 @@ class SearchClient:
             if self._api is None:
                 self._api = _elasticsearch(self.connection, self._context)
             metrics.SERVICE_REQUESTS.labels("elasticsearch", "info").inc()
+            headers = {"accept": "application/json"}
+            if isinstance(self._api, elasticsearch.AsyncElasticsearch):
+                # The transport's own request: the library's product check would refuse OpenSearch. Unlike the
+                # client, that transport adds no credentials and answers an error status instead of raising it.
+                headers.update(_authorization(self.connection))
             try:
-                # The transport's own request: the library's product check would refuse OpenSearch.
-                response = await self._api.transport.perform_request("GET", "/", headers={"accept": "application/json"})
+                response = await self._api.transport.perform_request("GET", "/", headers=headers)
+                meta = getattr(response, "meta", None)
+                if meta is not None and meta.status >= 400:
+                    raise elasticsearch.ApiError(f"GET / answered {meta.status}", meta, response.body)
                 info = getattr(response, "body", response)  # opensearch-py's transport answers the body
             except Exception as error:
                 raise translate(error) from None
+            if not isinstance(info, Mapping):
+                raise SearchUnavailable(f"GET / answered {str(info)[:200]!r}, not the server's description")
             distribution = str((info.get("version") or {}).get("distribution") or ELASTICSEARCH)
             if distribution == OPENSEARCH and isinstance(self._api, elasticsearch.AsyncElasticsearch):
                 await self._api.close()
