@@ -288,13 +288,10 @@ class ElasticsearchIndexKind:
                 "deletionPolicy: Retain to let this object go and keep the index.",
             )
         if isinstance(error, SearchRefused):
-            what = change.summary() if change is not None else "reading it"
+            what = _attempt(name, change)
             if error.status in (401, 403):
                 # Rights are granted outside the spec: rechecked on every resync, not sticky.
-                return Outcome.stalled(
-                    NOT_AUTHORIZED,
-                    redact(f"The server refused {what} for index '{name}' to {client.where}: {error}"),
-                )
+                return Outcome.stalled(NOT_AUTHORIZED, redact(f"The server refused {what} to {client.where}: {error}"))
             if change is None:
                 return Outcome.retrying(redact(f"The server refused to show index '{name}': {error}"))
             if isinstance(change, CreateIndex) and error.error_type == "resource_already_exists_exception":
@@ -318,7 +315,7 @@ class ElasticsearchIndexKind:
                         "Nothing else was changed; set spec.migration to move it to a new index by reindexing."
                     ),
                 )
-            return Outcome.stalled(REFUSED, redact(f"The server refused {what} for index '{name}': {error}"))
+            return Outcome.stalled(REFUSED, redact(f"The server refused {what}: {error}"))
         if change is None:
             return Outcome.retrying(client.explain(error))
         return Outcome.retrying(redact(f"Changing index '{name}' ({change.summary()}) failed, will retry: {error}"))
@@ -397,6 +394,15 @@ def _abandon(recorded: MigrationStatus | None, facts: MigrationFacts | None) -> 
 def _may_start(request: Request) -> bool:
     """A difference found once the spec was applied is drift: under driftPolicy Report it is only reported."""
     return not (request.spec_applied and request.spec.drift_policy is DriftPolicy.REPORT)
+
+
+def _attempt(name: str, change: Change | None) -> str:
+    """What was refused, as "The server refused ..." goes on."""
+    if change is None:
+        return f"reading index '{name}'"
+    if isinstance(change, CreateIndex):
+        return f"creating index '{name}'"
+    return f"changing index '{name}' ({change.summary()})"
 
 
 def _number(value: Any) -> int | None:
