@@ -211,9 +211,9 @@ def replace_secret(namespace: str, name: str, data: dict[str, str]) -> None:
     client.CoreV1Api().replace_namespaced_secret(name, namespace, {"metadata": {"name": name}, "data": encoded})
 
 
-def everything_visible(namespace: str, operator: RunningOperator) -> str:
+def everything_visible(namespace: str, operator: RunningOperator, plural: str = PLURAL) -> str:
     """Status, Events, the operator's log and its metrics: every place a secret value could leak to."""
-    objects = kubectl("get", "kafkatopics", "-n", namespace, "-o", "json").stdout
+    objects = kubectl("get", plural, "-n", namespace, "-o", "json").stdout
     events = json.dumps(client.CoreV1Api().list_namespaced_event(namespace).to_dict(), default=str)
     with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:
         metrics = response.read().decode()

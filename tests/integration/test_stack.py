@@ -73,6 +73,13 @@ def test_env_exports_what_clients_need() -> None:
     assert exports["KAFKA_TENANT_TOPIC_PREFIX"]
     for variable in ("ELASTICSEARCH_URL", "OPENSEARCH_URL", "ELASTICSEARCH7_URL"):
         assert exports[variable].startswith("http://127.0.0.1:"), variable
+    # The secured search server's, whether it runs or not (test_search_tls.py starts it).
+    assert exports["OPENSEARCH_SECURE_URL"].startswith("https://127.0.0.1:")
+    assert exports["OPENSEARCH_SECURE_CA_FILE"] == exports["KAFKA_SECURE_CA_FILE"]  # the stack's one CA
+    users = {exports["OPENSEARCH_SECURE_USERNAME"], exports["OPENSEARCH_SECURE_READER_USERNAME"]}
+    passwords = {exports["OPENSEARCH_SECURE_PASSWORD"], exports["OPENSEARCH_SECURE_READER_PASSWORD"]}
+    assert len(users) == 2 and "" not in users
+    assert len(passwords) == 2 and all(len(password) == 32 for password in passwords)
 
 
 # --- the search servers, through the clients the operator uses -----------------------------
