@@ -6,7 +6,9 @@ Elasticsearch (7.17 and later), `opensearch-py` for OpenSearch. Both take
 the same index APIs with the same bodies, so past construction and errors
 the two are one interface. Observations of many objects that reconcile
 together share requests: one get-index and one health request per batch of
-names (as many as fit in a request line).
+names (as many as fit in a request line); a batch too long for one request
+line reads every index of the cluster in one of each instead, when that reads
+little more.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import elasticsearch
 import opensearchpy
@@ -49,9 +52,14 @@ from controllers.elasticsearchindex.state import ClusterFacts, CopyTask, Observa
 log = logging.getLogger("infometis.search")
 REQUEST_TIMEOUT_SECONDS = 30.0
 # The servers refuse a request line over 4 KiB (http.max_initial_line_length): names are
-# batched into requests whose index list stays under this.
+# batched into requests whose index list, as the libraries quote it into the path, stays under this.
 MAX_NAMES_IN_URL = 3000
 MAX_BATCH = 1000
+# A batch of names too long for one request line is observed with one get-index and one health
+# request of every index of the cluster instead of two per request line, when the cluster holds at
+# most this many indices per name asked for (as of its last listing): a resync then costs two
+# requests whatever the names' length, and reads at most this much more than it needs.
+MAX_OVERREAD = 2
 IDLE_CLIENT_SECONDS = 600.0
 OPENSEARCH = "opensearch"
 REFUSED_ERROR_TYPES = frozenset({"illegal_argument_exception", "illegal_state_exception"})
@@ -225,16 +233,39 @@ def translate(error: Exception) -> Exception:
     return SearchUnavailable(f"HTTP {status}: {detail}" if isinstance(status, int) else detail)
 
 
+def _in_url(name: str) -> int:
+    """The length of a name in a request path: both libraries percent-encode all but letters, digits,
+    '-._~' and ',*' (a non-ASCII letter takes 6 characters, or 9)."""
+    return len(quote(name, safe=",*"))
+
+
 def _name_batches(names: Sequence[str]) -> list[list[str]]:
     batches: list[list[str]] = [[]]
     length = 0
     for name in names:
-        if batches[-1] and length + len(name) + 1 > MAX_NAMES_IN_URL:
+        size = _in_url(name) + 1
+        if batches[-1] and length + size > MAX_NAMES_IN_URL:
             batches.append([])
             length = 0
         batches[-1].append(name)
-        length += len(name) + 1
+        length += size
     return [batch for batch in batches if batch]
+
+
+def _observed(listing: Mapping[str, Any], health: Mapping[str, Any] | None) -> dict[str, ObservedIndex]:
+    """A get-index answer (flat settings) and a health answer at level indices, as ObservedIndex by name."""
+    statuses = (health or {}).get("indices") or {}
+    return {
+        concrete: ObservedIndex(
+            name=concrete,
+            uuid=str(details["settings"].get("index.uuid", "")),
+            settings=details.get("settings") or {},
+            mappings=details.get("mappings") or {},
+            aliases=details.get("aliases") or {},
+            health=(statuses.get(concrete) or {}).get("status"),
+        )
+        for concrete, details in listing.items()
+    }
 
 
 class SearchClient:
@@ -242,6 +273,8 @@ class SearchClient:
         _check(connection)
         self.connection = connection
         self._context = _ssl_context(connection)
+        self._indices_in_cluster: int | None = None  # as of the last listing of them all
+        self._may_read_every_index = True
         self._api: Any = None  # AsyncElasticsearch or AsyncOpenSearch, once the server said which
         self._facts: ClusterFacts | None = None
         self._connecting = asyncio.Lock()
@@ -330,8 +363,16 @@ class SearchClient:
         metrics.SERVICE_CALLS.labels("elasticsearch", "observe").inc()
         metrics.SERVICE_CALL_ITEMS.labels("elasticsearch", "observe").inc(len(names))
         facts = await self.cluster()
+        batches = _name_batches(names)
         found: dict[str, ObservedIndex] = {}
-        for batch in _name_batches(names):
+        if len(batches) > 1 and self._reading_every_index_pays(len(names)):
+            try:
+                found, batches = await self._get_every_index(), []
+            except SearchRefused as error:
+                # Rights to some indices but not all (OpenSearch refuses a wildcard then): by name from now on.
+                log.info("%s: reading by name from now on: %s", self.where, self.connection.redact(str(error)))
+                self._may_read_every_index = False
+        for batch in batches:
             found.update(await self._get_indices(batch))
         results: dict[str, Observation | BaseException] = {}
         for name in names:
@@ -341,6 +382,11 @@ class SearchClient:
             behind = tuple(index for index in found.values() if name in index.aliases)
             results[name] = Observation(name=name, cluster=facts, indices=behind, name_is_alias=bool(behind))
         return results
+
+    def _reading_every_index_pays(self, names: int) -> bool:
+        """Whether the cluster (as last listed) holds at most MAX_OVERREAD indices per name asked for."""
+        known = self._indices_in_cluster
+        return self._may_read_every_index and known is not None and known <= MAX_OVERREAD * names
 
     async def _get_indices(self, names: Sequence[str]) -> dict[str, ObservedIndex]:
         listing = await self._call(
@@ -356,18 +402,24 @@ class SearchClient:
         health = await self._call(
             "health", "cluster", index=",".join(listing), level="indices", filter_path="indices.*.status"
         )
-        statuses = (health or {}).get("indices") or {}
-        return {
-            concrete: ObservedIndex(
-                name=concrete,
-                uuid=str(details["settings"].get("index.uuid", "")),
-                settings=details.get("settings") or {},
-                mappings=details.get("mappings") or {},
-                aliases=details.get("aliases") or {},
-                health=(statuses.get(concrete) or {}).get("status"),
-            )
-            for concrete, details in listing.items()
-        }
+        return _observed(listing, health)
+
+    async def _get_every_index(self) -> dict[str, ObservedIndex]:
+        """Every index of the cluster (closed and hidden ones too) in one request, and its health in another."""
+        listing = await self._call(
+            "get",
+            "indices",
+            index="*",
+            expand_wildcards="all",
+            flat_settings=True,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+        self._indices_in_cluster = len(listing or {})
+        if not listing:
+            return {}
+        health = await self._call("health", "cluster", level="indices", filter_path="indices.*.status")
+        return _observed(listing, health)
 
     async def documents(self, index: str) -> int:
         await self._call("refresh", "indices", index=index)
@@ -379,6 +431,7 @@ class SearchClient:
         behind an alias of the operator's versioned scheme ('<name>-v<n>'), the alias."""
         facts = await self.cluster()
         listing = await self._call("get", "indices", index="*", filter_path="*.aliases", expand_wildcards="open,closed")
+        self._indices_in_cluster = len(listing or {})
         names = set()
         for concrete, details in (listing or {}).items():
             if concrete.startswith("."):
