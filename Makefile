@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka clean
+.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint         ruff, mypy and the import-layering contract"
 	@echo "make crds         regenerate crds/ from the pydantic models"
 	@echo "make bench-kafka  the KafkaTopic benchmark (N=1000 by default; BENCH_ARGS=--topics 200)"
+	@echo "make bench-elasticsearch  the ElasticsearchIndex benchmark (N=200 by default;"
+	@echo "                  BENCH_ARGS='--indices 500 --server opensearch')"
 	@echo "make stack-down   stop the local stack (hack/stack down)"
 
 venv: $(VENV)/.installed
@@ -56,6 +58,9 @@ test: lint stack-up
 
 bench-kafka: stack-up
 	@$(STACK_ENV) && $(VENV_PY) hack/bench/kafka_topics.py $(BENCH_ARGS)
+
+bench-elasticsearch: stack-up
+	@$(STACK_ENV) && $(VENV_PY) hack/bench/elasticsearch_indices.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
