@@ -1,4 +1,4 @@
-"""Changes Kafka cannot make are refused by the API server (CEL rules), with its message."""
+"""Changes the services cannot make are refused by the API server (schema and CEL rules), with its message."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import yaml
 
 from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import apply, kafka_topic, kubectl, unique, wait_ready
+from tests.integration.search import search_index
 
 
 def kubectl_apply_fails(namespace: str, manifest: dict[str, object]) -> str:
@@ -89,3 +90,26 @@ def test_config_keys_that_are_not_kafka_config_names_are_refused_at_admission(
 ) -> None:
     error = kubectl_apply_fails(namespace, kafka_topic(unique("badkey"), 1, 1, config={key: "1000"}))
     assert "config keys are Kafka config names" in error
+
+
+@pytest.mark.parametrize(
+    "index_name",
+    ["Upper", "Éa", "_leading-underscore", "-leading-dash", "+plus", ".hidden", ".", "..", "a b", "a,b", "a#b", "a:b",
+     "a*b", "a?b", "a/b", "a\\b", 'a"b', "a<b", "a|b", "é" * 128],
+)  # fmt: skip
+def test_index_names_the_servers_refuse_are_refused_at_admission(
+    operator: RunningOperator, namespace: str, index_name: str
+) -> None:
+    kubectl_apply_fails(namespace, search_index(unique("bad"), indexName=index_name))
+
+
+def test_an_index_name_is_immutable_and_a_dot_prefixed_object_name_needs_an_index_name(
+    operator: RunningOperator, namespace: str
+) -> None:
+    name = unique("fixed")
+    apply(namespace, search_index(name, settings={"number_of_replicas": 0}))
+    error = kubectl_apply_fails(namespace, search_index(name, indexName=f"{name}-renamed"))
+    assert "the index name (spec.indexName, or metadata.name when absent) is immutable" in error
+    error = kubectl_apply_fails(namespace, search_index(".kibana-x"))
+    assert "names starting with '.' are the servers' system indices" in error
+    apply(namespace, search_index(unique("dotted.but-fine"), settings={"number_of_replicas": 0}))
