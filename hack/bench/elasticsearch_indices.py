@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -42,6 +40,18 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
+    apiserver_metrics,
+    apiserver_writes,
+    free_port,
+    metric_sum,
+    peak_rss_mb,
+    ready_condition,
+    say,
+    scrape,
+    wait_all_ready,
+)
+
 from controllers.core.kube import KubeApi  # noqa: E402
 from controllers.core.objects import ObjectKey  # noqa: E402
 from controllers.elasticsearchindex.client import MAX_BATCH, MAX_NAMES_IN_URL, _name_batches  # noqa: E402
@@ -56,10 +66,6 @@ SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": 
 MAPPINGS = {"properties": {"user_id": {"type": "keyword"}, "created_at": {"type": "date"}}}
 PATCH_CONCURRENCY = 32
 APPLY_THREADS = 16
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def index_manifest(name: str) -> dict[str, Any]:
@@ -88,29 +94,6 @@ def create_objects(namespace: str, names: list[str]) -> None:
 
     with ThreadPoolExecutor(max_workers=APPLY_THREADS) as pool:
         list(pool.map(create, names))
-
-
-def count_ready(namespace: str) -> int:
-    listing = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    ready = 0
-    for obj in listing["items"]:
-        status = obj.get("status") or {}
-        conditions = {c["type"]: c for c in status.get("conditions", [])}
-        if (
-            status.get("observedGeneration") == obj["metadata"]["generation"]
-            and conditions.get("Ready", {}).get("status") == "True"
-        ):
-            ready += 1
-    return ready
-
-
-def wait_all_ready(namespace: str, count: int, timeout: float) -> float:
-    started = time.monotonic()
-    while (ready := count_ready(namespace)) < count:
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"only {ready} of {count} Ready after {timeout:.0f}s")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def delete_namespace(name: str, timeout: float = 120) -> None:
@@ -195,7 +178,7 @@ def floor_seconds(server: str, url: str, namespace: str, names: list[str], concu
                         RESOURCE,
                         ObjectKey(namespace, name),
                         uids[name],
-                        {"observedGeneration": 1, "conditions": [_ready_condition()]},
+                        {"observedGeneration": 1, "conditions": [ready_condition()]},
                     )
 
             await asyncio.gather(*(patch(n) for n in names))
@@ -207,34 +190,7 @@ def floor_seconds(server: str, url: str, namespace: str, names: list[str], concu
     return asyncio.run(run())
 
 
-def _ready_condition() -> dict[str, Any]:
-    return {
-        "type": "Ready",
-        "status": "True",
-        "observedGeneration": 1,
-        "lastTransitionTime": "2026-01-01T00:00:00Z",
-        "reason": "Succeeded",
-        "message": "floor",
-    }
-
-
 # --- metrics -----------------------------------------------------------------------------
-
-
-def scrape(url: str, context: ssl.SSLContext | None = None) -> str:
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:
-        return str(response.read().decode())
-
-
-def metric_sum(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
-        if all(re.fullmatch(pattern, found.get(key, "")) for key, pattern in labels.items()):
-            total += float(line.split()[-1])
-    return total
 
 
 def metric_delta(before: str, after: str, name: str, **labels: str) -> float:
@@ -248,33 +204,6 @@ def requests_by_type(text: str) -> dict[str, float]:
             request = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))["request"]
             counts[request] = counts.get(request, 0.0) + float(line.split()[-1])
     return counts
-
-
-def apiserver_metrics() -> str:
-    configuration = client.Configuration.get_default_copy()
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return scrape(configuration.host + "/metrics", context)
-
-
-def apiserver_writes(text: str) -> float:
-    return metric_sum(
-        text, "apiserver_request_total", verb="POST|PUT|PATCH|DELETE|APPLY", resource="elasticsearchindices|events"
-    )
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_metrics(url: str, timeout: float = 30) -> None:
@@ -363,16 +292,16 @@ def main() -> None:
         create_objects(namespace, names)
         applied = time.monotonic() - apply_started
         say(f"operator: applied in {applied:.1f}s; waiting for all Ready")
-        ready_after_last_apply = wait_all_ready(namespace, n, timeout=900)
+        ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=900)
         say(f"operator: all Ready {ready_after_last_apply:.1f}s after the last apply")
         busy = scrape(metrics_url)
 
         time.sleep(args.resync_interval)  # let the first resync after the burst pass
-        before_api, before = apiserver_writes(apiserver_metrics()), scrape(metrics_url)
+        before_api, before = apiserver_writes(apiserver_metrics(), PLURAL), scrape(metrics_url)
         idle_seconds = args.resync_interval * args.idle_periods
         say(f"idle: watching {args.idle_periods} resync periods of {args.resync_interval:.0f}s")
         time.sleep(idle_seconds)
-        api_writes = apiserver_writes(apiserver_metrics()) - before_api
+        api_writes = apiserver_writes(apiserver_metrics(), PLURAL) - before_api
         after = scrape(metrics_url)
         rss = peak_rss_mb(operator.pid)
     finally:

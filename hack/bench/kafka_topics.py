@@ -15,13 +15,9 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,16 +30,24 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
+    apiserver_metrics,
+    apiserver_writes,
+    free_port,
+    metric_sum,
+    peak_rss_mb,
+    ready_condition,
+    say,
+    scrape,
+    wait_all_ready,
+)
+
 from controllers.core.kube import KubeApi  # noqa: E402
 from controllers.core.objects import ObjectKey  # noqa: E402
 from controllers.kafkatopic.model import RESOURCE  # noqa: E402
 
 GROUP, VERSION, PLURAL = RESOURCE.group, RESOURCE.version, RESOURCE.plural
 DESCRIBE_REQUESTS = ("Metadata", "DescribeConfigs", "DescribeCluster")
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def topic_manifest(name: str) -> dict[str, Any]:
@@ -64,29 +68,6 @@ def create_objects(namespace: str, names: list[str]) -> None:
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(create, names))
-
-
-def count_ready(namespace: str) -> int:
-    listing = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    ready = 0
-    for obj in listing["items"]:
-        status = obj.get("status") or {}
-        conditions = {c["type"]: c for c in status.get("conditions", [])}
-        if (
-            status.get("observedGeneration") == obj["metadata"]["generation"]
-            and conditions.get("Ready", {}).get("status") == "True"
-        ):
-            ready += 1
-    return ready
-
-
-def wait_all_ready(namespace: str, count: int, timeout: float) -> float:
-    started = time.monotonic()
-    while (ready := count_ready(namespace)) < count:
-        if time.monotonic() - started > timeout:
-            raise SystemExit(f"only {ready} of {count} Ready after {timeout:.0f}s")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def delete_namespace(name: str) -> None:
@@ -126,7 +107,7 @@ def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float
                     RESOURCE,
                     ObjectKey(namespace, name),
                     uids[name],
-                    {"observedGeneration": 1, "conditions": [_ready_condition()]},
+                    {"observedGeneration": 1, "conditions": [ready_condition()]},
                 )
 
         await asyncio.gather(*(patch(n) for n in names))
@@ -136,65 +117,11 @@ def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float
     return time.monotonic() - started
 
 
-def _ready_condition() -> dict[str, Any]:
-    return {
-        "type": "Ready",
-        "status": "True",
-        "observedGeneration": 1,
-        "lastTransitionTime": "2026-01-01T00:00:00Z",
-        "reason": "Succeeded",
-        "message": "floor",
-    }
-
-
 # --- metrics -----------------------------------------------------------------------------
-
-
-def scrape(url: str, context: ssl.SSLContext | None = None) -> str:
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:
-        return str(response.read().decode())
-
-
-def metric_sum(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))
-        if all(re.fullmatch(pattern, found.get(key, "")) for key, pattern in labels.items()):
-            total += float(line.split()[-1])
-    return total
-
-
-def apiserver_metrics() -> str:
-    configuration = client.Configuration.get_default_copy()
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return scrape(configuration.host + "/metrics", context)
-
-
-def apiserver_writes(text: str) -> float:
-    return metric_sum(
-        text, "apiserver_request_total", verb="POST|PUT|PATCH|DELETE|APPLY", resource="kafkatopics|events"
-    )
 
 
 def kafka_describe_requests(text: str) -> float:
     return metric_sum(text, "infometis_service_protocol_requests_total", request="|".join(DESCRIBE_REQUESTS))
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -249,14 +176,14 @@ def main() -> None:
         create_objects(namespace, names)
         applied = time.monotonic() - apply_started
         say(f"operator: applied in {applied:.1f}s; waiting for all Ready")
-        ready_after_last_apply = wait_all_ready(namespace, n, timeout=600)
+        ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=600)
         say(f"operator: all Ready {ready_after_last_apply:.1f}s after the last apply")
 
         time.sleep(args.resync_interval)  # let the first resync after the burst pass
-        before_api, before_operator = apiserver_writes(apiserver_metrics()), scrape(metrics_url)
+        before_api, before_operator = apiserver_writes(apiserver_metrics(), PLURAL), scrape(metrics_url)
         say(f"idle: watching {args.idle_periods} resync periods of {args.resync_interval:.0f}s")
         time.sleep(args.resync_interval * args.idle_periods)
-        idle_writes = apiserver_writes(apiserver_metrics()) - before_api
+        idle_writes = apiserver_writes(apiserver_metrics(), PLURAL) - before_api
         after_operator = scrape(metrics_url)
         idle_describes = kafka_describe_requests(after_operator) - kafka_describe_requests(before_operator)
         for request in DESCRIBE_REQUESTS:
