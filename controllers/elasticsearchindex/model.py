@@ -35,6 +35,39 @@ VERSION_SEPARATOR = "-v"
 HEALTHY = "Healthy"
 
 
+# Settings and mappings are free-form, but the parts the admission rules compare are typed so
+# CEL can read them: number_of_shards in each of its spellings, and each top-level field's type.
+_SHARDS = {"x-kubernetes-int-or-string": True, "description": "Primary shards; fixed when the index is created."}
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "properties": {
+        "number_of_shards": _SHARDS,
+        "index.number_of_shards": _SHARDS,
+        "index": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {"number_of_shards": _SHARDS},
+        },
+    },
+}
+MAX_TOP_LEVEL_FIELDS = 10_000  # bounds the admission rules' cost (10x the servers' default total_fields.limit)
+MAPPINGS_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "properties": {
+        "properties": {
+            "type": "object",
+            "maxProperties": MAX_TOP_LEVEL_FIELDS,
+            "description": "The fields, by name.",
+            "additionalProperties": {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "properties": {"type": {"type": "string", "maxLength": 64, "description": "The field's type."}},
+            },
+        },
+    },
+}
+
+
 class IndexDeletionPolicy(StrEnum):
     RETAIN = "Retain"
     DELETE = "Delete"
@@ -99,12 +132,12 @@ class ElasticsearchIndexSpec(CommonSpec):
             "(number_of_shards: 3, index.refresh_interval: 1s). The operator owns the keys listed: one "
             "removed later is reset to the server's default."
         ),
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        json_schema_extra=SETTINGS_SCHEMA,
     )
     mappings: dict[str, Any] = Field(
         default_factory=dict,
         description="Mappings as in the create-index API (properties, dynamic, _meta, ...).",
-        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+        json_schema_extra=MAPPINGS_SCHEMA,
     )
     aliases: dict[str, AliasSpec] = Field(
         default_factory=dict,
@@ -252,6 +285,80 @@ _NAME_RULES = (
     },
 )
 
+
+def _shards_written(obj: str) -> str:
+    """CEL: number_of_shards as the spec of `obj` writes it, as an int (a string converted); 0 when absent.
+
+    Compared as ints: the API server prices a comparison of int-or-string values as one of
+    strings as long as a request, and refuses the rule as too costly.
+    """
+    settings = f"{obj}.spec.settings"
+    return (
+        f"(!has({settings}) ? 0 : has({settings}.number_of_shards) ? int({settings}.number_of_shards) : "
+        f"has({settings}.index__dot__number_of_shards) ? int({settings}.index__dot__number_of_shards) : "
+        f"has({settings}.index) && has({settings}.index.number_of_shards) ? "
+        f"int({settings}.index.number_of_shards) : 0)"
+    )
+
+
+def _fields(obj: str) -> str:
+    return f"{obj}.spec.mappings.properties"
+
+
+def _has_fields(obj: str) -> str:
+    return f"(has({obj}.spec.mappings) && has({_fields(obj)}))"
+
+
+def _field_type(obj: str, field: str) -> str:
+    return f"(has({_fields(obj)}[{field}].type) ? {_fields(obj)}[{field}].type : 'object')"
+
+
+_MIGRATION_HINT = (
+    ": set spec.migration to move the index to a new one by reindexing, or keep what the index has "
+    "(the operator names each difference when it cannot apply a spec)"
+)
+# While the object is Ready its current spec is what the index has: then removing or retyping a
+# top-level field can only be done by a migration. Otherwise (not yet applied, stalled, server
+# down) the change is left to the operator, which refuses it with RequiresMigration if it must,
+# so a stalled change can always be reverted. Nested fields and other static settings are the
+# operator's to refuse too: CEL cannot walk free-form mappings.
+# The messages are fixed: the API server prices a message built from field names (strings of
+# unbounded length) far above its budget.
+_READY = (
+    "has(self.status) && has(self.status.conditions) && "
+    "self.status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')"
+)
+_MIGRATION_RULES = (
+    {
+        # Compared with the shards the index has (status.shards), so writing the same number
+        # another way, or going back to it, is always allowed.
+        "rule": (
+            f"has(self.spec.migration) || !has(self.status) || !has(self.status.shards) || "
+            f"{_shards_written('self')} == 0 || {_shards_written('self')} == {_shards_written('oldSelf')} || "
+            f"{_shards_written('self')} == self.status.shards"
+        ),
+        "message": f"settings.number_of_shards cannot change on an existing index (see status.shards){_MIGRATION_HINT}",
+        "reason": "FieldValueForbidden",
+    },
+    {
+        "rule": (
+            f"has(self.spec.migration) || !({_READY}) || !{_has_fields('oldSelf')} || "
+            f"{_fields('oldSelf')}.all(f, {_has_fields('self')} && f in {_fields('self')})"
+        ),
+        "message": f"mapping fields cannot be removed from an existing index{_MIGRATION_HINT}",
+        "reason": "FieldValueForbidden",
+    },
+    {
+        "rule": (
+            f"has(self.spec.migration) || !({_READY}) || !{_has_fields('oldSelf')} || !{_has_fields('self')} || "
+            f"{_fields('oldSelf')}.all(f, !(f in {_fields('self')}) || "
+            f"{_field_type('oldSelf', 'f')} == {_field_type('self', 'f')})"
+        ),
+        "message": f"the type of a mapping field cannot change on an existing index{_MIGRATION_HINT}",
+        "reason": "FieldValueForbidden",
+    },
+)
+
 CRD = CrdInfo(
     resource=RESOURCE,
     singular="elasticsearchindex",
@@ -269,5 +376,5 @@ CRD = CrdInfo(
         PrinterColumn("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
-    root_validations=_NAME_RULES,
+    root_validations=_NAME_RULES + _MIGRATION_RULES,
 )

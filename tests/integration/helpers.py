@@ -72,6 +72,18 @@ def apply(namespace: str, manifest: Mapping[str, Any]) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(dict(manifest)))
 
 
+def apply_fails(namespace: str, manifest: Mapping[str, Any]) -> str:
+    """Apply expecting the API server to refuse; its message."""
+    result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(dict(manifest)), check=False)
+    assert result.returncode != 0, f"the API server accepted {manifest}"
+    return result.stderr
+
+
+def admitted(namespace: str, manifest: Mapping[str, Any]) -> None:
+    """The API server accepts this manifest (a server-side dry run: admission runs, nothing is stored)."""
+    kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(dict(manifest)))
+
+
 def custom_objects() -> client.CustomObjectsApi:
     return client.CustomObjectsApi()
 

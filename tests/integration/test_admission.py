@@ -6,28 +6,22 @@ import pytest
 import yaml
 
 from tests.integration.conftest import RunningOperator
-from tests.integration.helpers import apply, kafka_topic, kubectl, unique, wait_ready
+from tests.integration.helpers import apply, apply_fails, kafka_topic, kubectl, unique, wait_ready
 from tests.integration.search import search_index
-
-
-def kubectl_apply_fails(namespace: str, manifest: dict[str, object]) -> str:
-    result = kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(manifest), check=False)
-    assert result.returncode != 0, f"the API server accepted {manifest}"
-    return result.stderr
 
 
 def test_decreasing_partitions_is_refused_at_admission(operator: RunningOperator, namespace: str) -> None:
     name = unique("shrink")
     apply(namespace, kafka_topic(name, 4, 1))
     wait_ready(namespace, name)
-    error = kubectl_apply_fails(namespace, kafka_topic(name, 2, 1))
+    error = apply_fails(namespace, kafka_topic(name, 2, 1))
     assert "partitions cannot be decreased: Kafka cannot remove partitions from a topic" in error
 
 
 def test_renaming_the_topic_is_refused_at_admission(operator: RunningOperator, namespace: str) -> None:
     name = unique("rename")
     apply(namespace, kafka_topic(name, 1, 1))
-    error = kubectl_apply_fails(namespace, kafka_topic(name, 1, 1, topicName="another-name"))
+    error = apply_fails(namespace, kafka_topic(name, 1, 1, topicName="another-name"))
     assert "the topic name (spec.topicName, or metadata.name when absent) is immutable" in error
 
 
@@ -58,12 +52,12 @@ def test_invalid_specs_are_refused_with_the_reason(
         "metadata": {"name": unique("invalid")},
         "spec": spec,
     }
-    assert message in kubectl_apply_fails(namespace, manifest)
+    assert message in apply_fails(namespace, manifest)
 
 
 def test_a_name_too_long_for_kafka_needs_an_explicit_topic_name(operator: RunningOperator, namespace: str) -> None:
     long_name = "t" + "x" * 250
-    error = kubectl_apply_fails(namespace, kafka_topic(long_name, 1, 1))
+    error = apply_fails(namespace, kafka_topic(long_name, 1, 1))
     assert "Kafka's limit for topic names: set spec.topicName" in error
     apply(namespace, kafka_topic(long_name, 1, 1, topicName=unique("short")))
 
@@ -80,7 +74,7 @@ def test_kafka_internal_topics_are_refused_at_admission(
     operator: RunningOperator, namespace: str, topic_name: str
 ) -> None:
     manifest = kafka_topic(unique("internal"), 1, 1, topicName=topic_name, config={"retention.ms": "1000"})
-    error = kubectl_apply_fails(namespace, manifest)
+    error = apply_fails(namespace, manifest)
     assert "topic names starting with '__' are Kafka's internal topics" in error
 
 
@@ -88,7 +82,7 @@ def test_kafka_internal_topics_are_refused_at_admission(
 def test_config_keys_that_are_not_kafka_config_names_are_refused_at_admission(
     operator: RunningOperator, namespace: str, key: str
 ) -> None:
-    error = kubectl_apply_fails(namespace, kafka_topic(unique("badkey"), 1, 1, config={key: "1000"}))
+    error = apply_fails(namespace, kafka_topic(unique("badkey"), 1, 1, config={key: "1000"}))
     assert "config keys are Kafka config names" in error
 
 
@@ -100,7 +94,7 @@ def test_config_keys_that_are_not_kafka_config_names_are_refused_at_admission(
 def test_index_names_the_servers_refuse_are_refused_at_admission(
     operator: RunningOperator, namespace: str, index_name: str
 ) -> None:
-    kubectl_apply_fails(namespace, search_index(unique("bad"), indexName=index_name))
+    apply_fails(namespace, search_index(unique("bad"), indexName=index_name))
 
 
 def test_an_index_name_is_immutable_and_a_dot_prefixed_object_name_needs_an_index_name(
@@ -108,8 +102,8 @@ def test_an_index_name_is_immutable_and_a_dot_prefixed_object_name_needs_an_inde
 ) -> None:
     name = unique("fixed")
     apply(namespace, search_index(name, settings={"number_of_replicas": 0}))
-    error = kubectl_apply_fails(namespace, search_index(name, indexName=f"{name}-renamed"))
+    error = apply_fails(namespace, search_index(name, indexName=f"{name}-renamed"))
     assert "the index name (spec.indexName, or metadata.name when absent) is immutable" in error
-    error = kubectl_apply_fails(namespace, search_index(".kibana-x"))
+    error = apply_fails(namespace, search_index(".kibana-x"))
     assert "names starting with '.' are the servers' system indices" in error
     apply(namespace, search_index(unique("dotted.but-fine"), settings={"number_of_replicas": 0}))

@@ -8,7 +8,9 @@ from typing import Any
 from tests.argocd import argocd_health
 from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
 from tests.integration.helpers import (
+    admitted,
     apply,
+    apply_fails,
     condition,
     event_reasons,
     events,
@@ -145,32 +147,70 @@ def test_dynamic_settings_new_fields_and_aliases_change_in_place(
         assert said in updated[0]
 
 
-def test_a_change_the_server_cannot_make_in_place_stalls_naming_each_field_and_touches_nothing(
+def test_a_change_the_server_cannot_make_in_place_is_refused_at_admission_unless_migrating(
+    operator: RunningOperator, namespace: str, search_server: SearchServer
+) -> None:
+    name = unique("refused")
+    ready_index(namespace, name, search_server, **profiles(name))
+    before = search_server.index(name)
+    spec = profiles(name)
+    properties = USER_PROFILES["mappings"]["properties"]
+    changes = {
+        "settings.number_of_shards cannot change on an existing index": {"settings": {"index.number_of_shards": "1"}},
+        "the type of a mapping field cannot change on an existing index": {
+            "mappings": {"properties": {**properties, "email": {"type": "text"}}}
+        },
+        "mapping fields cannot be removed from an existing index": {
+            "mappings": {"properties": {"user_id": {"type": "keyword"}, "email": {"type": "keyword"}}}
+        },
+    }
+    for message, change in changes.items():
+        error = apply_fails(namespace, search_index(name, **{**spec, **change}))
+        assert message in error and "set spec.migration" in error, error
+        admitted(namespace, search_index(name, **{**spec, **change, "migration": {"strategy": "Reindex"}}))
+    # The shards the index has, written another way, are no change.
+    admitted(namespace, search_index(name, **{**spec, "settings": {"index": {"number_of_shards": "3"}}}))
+    assert search_server.index(name) == before
+
+
+def test_a_change_admission_cannot_see_stalls_naming_each_field_touches_nothing_and_can_be_reverted(
     operator: RunningOperator, namespace: str, search_server: SearchServer
 ) -> None:
     name = unique("static")
-    ready_index(namespace, name, search_server, **profiles(name))
+    address = {"properties": {"city": {"type": "keyword"}, "zip": {"type": "keyword"}}}
+    spec = {
+        **profiles(name),
+        "mappings": {"properties": {**USER_PROFILES["mappings"]["properties"], "address": address}},
+    }
+    ready_index(namespace, name, search_server, **spec)
     before = search_server.index(name)
 
-    properties = {**USER_PROFILES["mappings"]["properties"], "email": {"type": "text"}}
-    del properties["created_at"]
+    # A static setting other than number_of_shards, a nested field retyped and one removed: CEL
+    # cannot walk free-form settings and mappings, the operator refuses them.
+    changed_address = {"properties": {"city": {"type": "text"}}}
     apply(
         namespace,
         search_index(
             name,
-            settings={"number_of_shards": 1, "number_of_replicas": 0},
-            mappings={"properties": {**properties, "country": {"type": "keyword"}}},
+            settings={**USER_PROFILES["settings"], "index": {"number_of_replicas": 0}, "codec": "best_compression"},
+            mappings={"properties": {**USER_PROFILES["mappings"]["properties"], "address": changed_address}},
+            aliases=spec["aliases"],
         ),
     )
 
     obj = wait_reason(namespace, name, "False", "RequiresMigration", plural=PLURAL)
     message = condition(obj, "Stalled")["message"]  # type: ignore[index]
-    assert "settings.index.number_of_shards 3 -> 1" in message
-    assert "mappings.email.type keyword -> text" in message
-    assert "mappings.created_at date -> removed" in message
-    assert search_server.index(name) == before  # not even the in-place parts (replicas, a new field)
+    assert "settings.index.codec unset -> best_compression" in message, message
+    assert "mappings.address.city.type keyword -> text" in message, message
+    assert "mappings.address.zip keyword -> removed" in message, message
+    assert search_server.index(name) == before  # not even the in-place part (replicas)
     assert "RequiresMigration" in event_reasons(namespace, name)
     assert argocd_health(obj) == ("Degraded", f"RequiresMigration: {message}")
+
+    # While stalled, admission leaves the spec to the operator: going back is always possible.
+    apply(namespace, search_index(name, **spec))
+    wait_ready(namespace, name, plural=PLURAL)
+    assert search_server.index(name) == before
 
 
 def test_drift_is_corrected_and_a_deleted_index_recreated(
