@@ -1,0 +1,70 @@
+"""A flow definition as the operator deploys it: bound to the one parameter context the object owns (pure).
+
+A definition exported from NiFi carries its parameter contexts by name, and
+NiFi binds an uploaded flow to an existing context of that name, values and
+sensitive values included. Deployed as written, a flow from one namespace
+could name another team's context and read its secrets. So every group of
+the flow is bound to the context the object owns (named after the object),
+the definition's own contexts are dropped, and their plain values only serve
+as defaults under `spec.parameters`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents
+
+# Parameter context names: the object's, so two objects never share one.
+CONTEXT_NAME_PREFIX = "infometis"
+
+
+@dataclass(frozen=True)
+class PreparedDefinition:
+    definition: Mapping[str, Any]  # what is uploaded or replaced
+    default_parameters: Mapping[str, str]  # plain values the definition's contexts gave
+
+
+def context_name(namespace: str, name: str) -> str:
+    """The parameter context a NiFiFlow owns: unique per object (namespaces and names hold no '/')."""
+    return f"{CONTEXT_NAME_PREFIX}/{namespace}/{name}"
+
+
+def prepare(definition: Mapping[str, Any], owned_context: str) -> PreparedDefinition:
+    contents = copy.deepcopy(dict(flow_contents(definition)))
+    contexts = definition.get("parameterContexts") or {}
+    if not isinstance(contexts, Mapping):
+        raise FlowDefinitionInvalid("parameterContexts is not an object")
+    used = _bind(contents, owned_context)
+    defaults: dict[str, str] = {}
+    for name in sorted(used):
+        context = contexts.get(name)
+        for parameter in (context or {}).get("parameters") or []:
+            if not parameter.get("sensitive") and parameter.get("value") is not None:
+                defaults.setdefault(str(parameter["name"]), str(parameter["value"]))
+    prepared = {
+        key: value
+        for key, value in definition.items()
+        if key not in ("flowContents", "parameterContexts", "parameterProviders")
+    }
+    prepared["flowContents"] = contents
+    # Named here so NiFi creates the context if it is missing and binds to it (keeping its values) if not;
+    # its values are the operator's to set, through NiFi's parameter context update requests.
+    prepared["parameterContexts"] = {
+        owned_context: {"name": owned_context, "parameters": [], "inheritedParameterContexts": []}
+    }
+    return PreparedDefinition(definition=prepared, default_parameters=defaults)
+
+
+def _bind(group: dict[str, Any], owned_context: str) -> set[str]:
+    """Bind `group` and every group below it to the owned context; the context names they had."""
+    used = {str(group["parameterContextName"])} if group.get("parameterContextName") else set()
+    group["parameterContextName"] = owned_context
+    for child in group.get("processGroups") or []:
+        if not isinstance(child, dict):
+            raise FlowDefinitionInvalid("a process group in the definition is not an object")
+        used |= _bind(child, owned_context)
+    return used
