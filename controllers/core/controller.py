@@ -209,9 +209,10 @@ class Controller(Generic[SpecT, StatusT]):
             await self._report_unmanaged()
 
     async def _report_unmanaged(self) -> None:
-        """The seed design's orphan warning: resources no object manages, reported and never touched."""
+        """The seed design's orphan warning: resources no object manages, reported and never touched.
+        Each instance is reported as soon as it is listed: one that does not answer delays no other."""
         try:
-            inventories = await self.kind.inventories()
+            listings = self.kind.inventories()
         except Exception:  # a report only: never let it stop the resync
             self._log.exception("could not list the unmanaged resources of kind %s", self.kind.resource.kind)
             return
@@ -220,21 +221,29 @@ class Controller(Generic[SpecT, StatusT]):
             instance = (body.get("status") or {}).get("clusterId")
             if instance:
                 claimed.setdefault(instance, set()).add(self.kind.claim(body))
-        for instance, names in inventories:
-            unmanaged = tuple(sorted(names - claimed.get(instance, set())))
-            metrics.UNMANAGED.labels(self.kind.resource.kind, instance).set(len(unmanaged))
-            if unmanaged != self.unmanaged.get(instance):
-                self.unmanaged[instance] = unmanaged
-                shown = ", ".join(unmanaged[:20]) + (f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else "")
-                self._log.info(
-                    "%s on %s managed by no %s (left alone): %s",
-                    f"{len(unmanaged)} {self.kind.noun}"
-                    if len(unmanaged) == 1
-                    else f"{len(unmanaged)} {self.kind.nouns}",
-                    instance,
-                    self.kind.resource.kind,
-                    shown or "none",
-                )
+        for listing in asyncio.as_completed(listings):
+            try:
+                instance, names = await listing
+            except self.kind.service_errors:
+                continue  # the objects using this connection say so in their conditions
+            except Exception:
+                self._log.exception("could not list the unmanaged resources of kind %s", self.kind.resource.kind)
+                continue
+            self._report(instance, tuple(sorted(names - claimed.get(instance, set()))))
+
+    def _report(self, instance: str, unmanaged: tuple[str, ...]) -> None:
+        metrics.UNMANAGED.labels(self.kind.resource.kind, instance).set(len(unmanaged))
+        if unmanaged == self.unmanaged.get(instance):
+            return
+        self.unmanaged[instance] = unmanaged
+        shown = ", ".join(unmanaged[:20]) + (f" and {len(unmanaged) - 20} more" if len(unmanaged) > 20 else "")
+        self._log.info(
+            "%s on %s managed by no %s (left alone): %s",
+            f"{len(unmanaged)} {self.kind.noun}" if len(unmanaged) == 1 else f"{len(unmanaged)} {self.kind.nouns}",
+            instance,
+            self.kind.resource.kind,
+            shown or "none",
+        )
 
     async def _relist(self) -> None:
         try:

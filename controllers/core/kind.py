@@ -152,9 +152,10 @@ class Kind(Protocol[SpecT, StatusT]):
         """Why the observed resource must never be touched (a service's internal resource), or None."""
         ...
 
-    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
-        """For each service instance the operator reaches: its id and the names of every resource
-        of this kind on it (internal ones left out), for the unmanaged-resource report."""
+    def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
+        """One listing per service instance the operator reaches: its id and the names of every resource
+        of this kind on it (internal ones left out), for the unmanaged-resource report. A listing raises
+        one of service_errors when its instance cannot be listed."""
         ...
 
     def delete(self, client: Any, request: ReconcileRequest[SpecT, StatusT], observation: Any) -> Awaitable[None]:

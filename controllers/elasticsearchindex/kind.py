@@ -19,7 +19,6 @@ from controllers.core.kind import ReconcileRequest
 from controllers.core.model import DriftPolicy
 from controllers.core.outcome import KindCondition, Outcome
 from controllers.core.policy import KindPolicy
-from controllers.core.tasks import settle
 from controllers.elasticsearchindex.client import IndexNotEmpty, SearchClient, SearchRefused, SearchUnavailable
 from controllers.elasticsearchindex.connection import SEARCH_CONNECTION
 from controllers.elasticsearchindex.migration import (
@@ -246,17 +245,9 @@ class ElasticsearchIndexKind:
     def recorded_id(self, status: ElasticsearchIndexStatus) -> str | None:
         return status.index_uuid
 
-    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
+    def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
         """Per cluster reached: its uuid and the names of its indices (hidden and system ones left out)."""
-        listings = await settle(*(client.index_names() for client in self._clients.in_use()))
-        found = []
-        for listing in listings:
-            if isinstance(listing, SearchUnavailable | SearchRefused):
-                continue  # the objects using this connection say so in their conditions
-            if isinstance(listing, BaseException):
-                raise listing
-            found.append(listing)
-        return found
+        return [client.index_names() for client in self._clients.in_use()]
 
     def delete(self, client: SearchClient, request: Request, observation: Observation) -> Awaitable[None]:
         name = index_name_of(request.body)

@@ -16,7 +16,6 @@ from controllers.core.connections import Connections
 from controllers.core.kind import ReconcileRequest
 from controllers.core.outcome import EventNote, KindCondition, Outcome
 from controllers.core.policy import KindPolicy
-from controllers.core.tasks import settle
 from controllers.kafkatopic.admin import (
     KafkaAdmin,
     KafkaRefused,
@@ -131,18 +130,14 @@ class KafkaTopicKind:
     def recorded_id(self, status: KafkaTopicStatus) -> str | None:
         return status.topic_id
 
-    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
+    def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
         """Per cluster reached: its id and its topics, Kafka's internal ones left out."""
-        listings = await settle(*(admin.topic_names() for admin in self._admins.in_use()))
-        found = []
-        for listing in listings:
-            if isinstance(listing, (KafkaUnavailable, KafkaRefused)):
-                continue  # the objects using this connection say so in their conditions
-            if isinstance(listing, BaseException):
-                raise listing
-            cluster_id, names = listing
-            found.append((cluster_id, frozenset(n for n in names if not n.startswith(INTERNAL_TOPIC_PREFIX))))
-        return found
+        return [self._inventory(admin) for admin in self._admins.in_use()]
+
+    @staticmethod
+    async def _inventory(admin: KafkaAdmin) -> tuple[str, frozenset[str]]:
+        cluster_id, names = await admin.topic_names()
+        return cluster_id, frozenset(n for n in names if not n.startswith(INTERNAL_TOPIC_PREFIX))
 
     def delete(self, client: KafkaAdmin, request: Request, observation: Observation) -> Awaitable[None]:
         return client.delete(topic_name_of(request.body))

@@ -9,6 +9,7 @@ proven against the real API server and Kafka in tests/integration.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,8 +141,13 @@ class WidgetKind:
     def protected(self, observation: Seen) -> str | None:
         return None
 
-    async def inventories(self) -> list[tuple[str, frozenset[str]]]:
-        return [("toy-1", frozenset(self.service.values))]
+    def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
+        async def listing() -> tuple[str, frozenset[str]]:
+            if self.service.down:
+                raise ServiceDown("the toy service is down")
+            return "toy-1", frozenset(self.service.values)
+
+        return [listing()]
 
     def delete(self, client: ToyService, request: Any, observation: Seen) -> Awaitable[None]:
         async def drop() -> None:
@@ -364,6 +370,26 @@ async def test_resources_no_object_manages_are_reported_and_left_alone() -> None
     await controller._report_unmanaged()
     assert controller.unmanaged == {"toy-1": ("legacy",)}
     assert service.values == {"legacy": "x", "a": "v1"}
+
+
+async def test_an_instance_slow_to_list_does_not_delay_the_report_of_the_others() -> None:
+    released = asyncio.Event()
+
+    class TwoInstances(WidgetKind):
+        def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
+            async def unreachable() -> tuple[str, frozenset[str]]:
+                await released.wait()
+                raise ServiceDown("no answer")
+
+            return [unreachable(), *super().inventories()]
+
+    controller = controller_with(TwoInstances(ToyService(values={"legacy": "x"})), RecordingKube())
+    report = asyncio.create_task(controller._report_unmanaged())
+    await asyncio.sleep(0.05)
+    assert controller.unmanaged == {"toy-1": ("legacy",)}  # while the other instance still keeps it waiting
+    released.set()
+    await report
+    assert controller.unmanaged == {"toy-1": ("legacy",)}
 
 
 async def test_a_change_refused_at_every_resync_writes_nothing_after_the_first_time() -> None:
