@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import replace
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -221,15 +221,26 @@ class Controller(Generic[SpecT, StatusT]):
             instance = (body.get("status") or {}).get("clusterId")
             if instance:
                 claimed.setdefault(instance, set()).add(self.kind.claim(body))
-        for listing in asyncio.as_completed(listings):
-            try:
-                instance, names = await listing
-            except self.kind.service_errors:
-                continue  # the objects using this connection say so in their conditions
-            except Exception:
-                self._log.exception("could not list the unmanaged resources of kind %s", self.kind.resource.kind)
-                continue
-            self._report(instance, tuple(sorted(names - claimed.get(instance, set()))))
+        # Each listing's failure is its result, and the tasks end with this pass: none is left to fail
+        # unobserved (kopf re-raises such a failure at shutdown).
+        tasks = [asyncio.ensure_future(_outcome(listing)) for listing in listings]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                listed = await next_done
+                if isinstance(listed, self.kind.service_errors):
+                    continue  # the objects using this connection say so in their conditions
+                if isinstance(listed, BaseException):
+                    self._log.error(
+                        "could not list the unmanaged resources of kind %s",
+                        self.kind.resource.kind,
+                        exc_info=listed,
+                    )
+                    continue
+                instance, names = listed
+                self._report(instance, tuple(sorted(names - claimed.get(instance, set()))))
+        finally:
+            for task in tasks:
+                task.cancel()
 
     def _report(self, instance: str, unmanaged: tuple[str, ...]) -> None:
         metrics.UNMANAGED.labels(self.kind.resource.kind, instance).set(len(unmanaged))
@@ -516,3 +527,13 @@ class Controller(Generic[SpecT, StatusT]):
                 await self._record(body, note)
         finalizers.remove(self.kind.finalizer)
         await self._patch_finalizers(key, body, finalizers)
+
+
+Listed = TypeVar("Listed")
+
+
+async def _outcome(listing: Awaitable[Listed]) -> Listed | Exception:
+    try:
+        return await listing
+    except Exception as error:
+        return error

@@ -392,6 +392,24 @@ async def test_an_instance_slow_to_list_does_not_delay_the_report_of_the_others(
     assert controller.unmanaged == {"toy-1": ("legacy",)}
 
 
+async def test_a_report_cut_short_leaves_no_listing_running_to_fail_unobserved() -> None:
+    class Hanging(WidgetKind):
+        def inventories(self) -> list[Awaitable[tuple[str, frozenset[str]]]]:
+            async def unreachable() -> tuple[str, frozenset[str]]:
+                await asyncio.sleep(3600)
+                raise ServiceDown("no answer")
+
+            return [unreachable()]
+
+    controller = controller_with(Hanging(ToyService()), RecordingKube())
+    report = asyncio.create_task(controller._report_unmanaged())
+    await asyncio.sleep(0.05)
+    report.cancel()
+    await asyncio.gather(report, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()] == []
+
+
 async def test_a_change_refused_at_every_resync_writes_nothing_after_the_first_time() -> None:
     class Refusing(WidgetKind):
         def apply(self, client: ToyService, change: SetValue) -> Awaitable[None]:
