@@ -3,7 +3,7 @@
 `nifi` (plain HTTP) is started by `hack/stack up`; `nifi-secure` (HTTPS,
 client certificates, file-based users and policies) only on request, so this
 module starts it and leaves it running, as test_search_tls.py does with
-opensearch-secure. Neither needs Kubernetes, so this module replaces the
+opensearch-secure (and starts `nifi` too when it is not running). Neither needs Kubernetes, so this module replaces the
 session's `stack` fixture (which fails without a Kubernetes API server) with one
 that only reads `hack/stack env`: it runs with nothing but the NiFi servers up.
 """
@@ -54,10 +54,17 @@ def use_nifi(url: str, ca_file: str | None = None, client: tuple[str, str] | Non
     config.api_client = None  # the next call builds a client with these settings
 
 
-@pytest.fixture
-def nifi(stack: dict[str, str]) -> str:
-    use_nifi(stack["NIFI_URL"])
+@pytest.fixture(scope="module")
+def running_nifi(stack: dict[str, str]) -> str:
+    """nifi, which `hack/stack up` starts; started here too (at once if it runs), so the module runs alone."""
+    run_stack("start", "nifi")
     return stack["NIFI_URL"]
+
+
+@pytest.fixture
+def nifi(running_nifi: str) -> str:
+    use_nifi(running_nifi)
+    return running_nifi
 
 
 @pytest.fixture(scope="module")
