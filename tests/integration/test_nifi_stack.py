@@ -21,8 +21,7 @@ import nipyapi
 import pytest
 from nipyapi.nifi.rest import ApiException
 
-from tests.integration.conftest import _stack_environment
-from tests.integration.helpers import REPO, run_stack, unique, wait_for
+from tests.integration.helpers import REPO, run_stack, stack_environment, unique, wait_for
 
 
 def _nifi_version() -> str:
@@ -40,7 +39,7 @@ UPDATE_ATTRIBUTE = {"group": "org.apache.nifi", "artifact": "nifi-update-attribu
 @pytest.fixture(scope="module")
 def stack() -> dict[str, str]:
     """The stack's environment, without the Kubernetes check of the session's `stack` fixture."""
-    os.environ.update(_stack_environment())
+    os.environ.update(stack_environment())
     return dict(os.environ)
 
 
