@@ -24,7 +24,8 @@ on request, by `start NAME` or `up --secure-search` / `up --secure-nifi`; a plai
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
 certificates and pid files live under $INFOMETIS_STACK_DIR (default
-~/.local/state/infometis-stack), so every clone shares one running stack."""
+~/.local/state/infometis-stack), so every clone shares one running stack.
+"""
 
 from __future__ import annotations
 
@@ -1184,7 +1185,7 @@ def _nifi_security_properties(nifi: NifiServer) -> dict[str, object]:
 
 
 def _nifi_properties(nifi: NifiServer) -> str:
-    """nifi.properties with every value the framework reads filled: Maven Central has no conf template."""
+    """nifi.properties with every property the framework reads set (blank where a feature is off)."""
     home = STATE / nifi.name
     properties: dict[str, object] = {
         "nifi.flow.configuration.file": home / "conf" / "flow.json.gz",
@@ -1213,7 +1214,7 @@ def _nifi_properties(nifi: NifiServer) -> str:
         "nifi.nar.persistence.provider.properties.directory": home / "nar_repository",
         "nifi.asset.manager.implementation": "org.apache.nifi.asset.StandardAssetManager",
         "nifi.asset.manager.properties.directory": home / "assets",
-        # No Python extensions (no nifi.python.command): their framework is not published.
+        # No Python extensions: nifi.python.command is not set.
         "nifi.python.framework.source.directory": home / "python" / "framework",
         "nifi.python.extensions.source.directory.default": home / "python" / "extensions",
         "nifi.python.working.directory": home / "work" / "python",
