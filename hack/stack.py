@@ -368,6 +368,8 @@ class Server:
     # Run once the server answers, on every start or `up` (so it must be idempotent):
     # what can only be set up through the server's own API.
     after_ready: Callable[[], None] = lambda: None
+    # The working directory, for servers that write beside it whatever their settings say.
+    cwd: Path = STATE
 
     @property
     def pid_file(self) -> Path:
@@ -424,7 +426,7 @@ def start(server: Server) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=STATE,
+            cwd=server.cwd,
             env={**os.environ, **server.env()},
             start_new_session=True,
         )
@@ -1432,6 +1434,8 @@ def nifi_node(nifi: NifiServer) -> Server:
         # The first start unpacks every NAR (about 170 MB) into work/nar.
         ready_timeout=240.0,
         after_ready=grant_nifi_secure_policies if nifi.secure else lambda: None,
+        # Jetty makes a docs/ folder in the working directory, whatever nifi.properties says.
+        cwd=home,
     )
 
 
