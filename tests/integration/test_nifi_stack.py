@@ -3,9 +3,10 @@
 `nifi` (plain HTTP) is started by `hack/stack up`; `nifi-secure` (HTTPS,
 client certificates, file-based users and policies) only on request, so this
 module starts it and leaves it running, as test_search_tls.py does with
-opensearch-secure (and starts `nifi` too when it is not running). Neither needs Kubernetes, so this module replaces the
-session's `stack` fixture (which fails without a Kubernetes API server) with one
-that only reads `hack/stack env`: it runs with nothing but the NiFi servers up.
+opensearch-secure (and starts `nifi` too when it is not running). Neither needs
+Kubernetes, so this module replaces the session's `stack` fixture (which fails
+without a Kubernetes API server) with one that only reads `hack/stack env`: it
+runs with nothing but the NiFi servers up.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import ssl
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import nipyapi
@@ -41,6 +43,20 @@ def stack() -> dict[str, str]:
     """The stack's environment, without the Kubernetes check of the session's `stack` fixture."""
     os.environ.update(stack_environment())
     return dict(os.environ)
+
+
+NIPYAPI_SETTINGS = ("host", "verify_ssl", "ssl_ca_cert", "cert_file", "key_file")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nipyapi_restored() -> Iterator[None]:
+    """nipyapi's configuration is global: leave it to the next module as this one found it."""
+    config = nipyapi.config.nifi_config
+    saved = {name: getattr(config, name) for name in NIPYAPI_SETTINGS}
+    yield
+    for name, value in saved.items():
+        setattr(config, name, value)
+    config.api_client = None
 
 
 def use_nifi(url: str, ca_file: str | None = None, client: tuple[str, str] | None = None) -> None:
