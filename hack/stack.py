@@ -1,22 +1,25 @@
 """hack/stack: the local real stack every test and `make run` use.
 
-    hack/stack up [--kafka-brokers N] [--secure-search]
+    hack/stack up [--kafka-brokers N] [--secure-search] [--secure-nifi]
                                         build or reuse, start, wait until each answers
-                                        (--secure-search: opensearch-secure as well)
+                                        (--secure-search: opensearch-secure as well;
+                                        --secure-nifi: nifi-secure as well)
     hack/stack down [--wipe]            stop every server (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
     hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
                                         the SASL_SSL listener's users, ELASTICSEARCH_URL,
-                                        OPENSEARCH_URL, ELASTICSEARCH7_URL, and OPENSEARCH_SECURE_URL
-                                        with its users and CA file
+                                        OPENSEARCH_URL, ELASTICSEARCH7_URL, OPENSEARCH_SECURE_URL
+                                        with its users and CA file, NIFI_URL, and NIFI_SECURE_URL
+                                        with its CA file and two identities' client certificates
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
                                         kube-controller-manager, kafka, kafka-N,
                                         elasticsearch, opensearch, elasticsearch7,
-                                        opensearch-secure)
+                                        opensearch-secure, nifi, nifi-secure)
 
-opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles) is
-started only on request, by `start opensearch-secure` or `up --secure-search`;
-a plain `up` leaves it as it is.
+opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles) and
+nifi-secure (NiFi with HTTPS, client certificates and policies) are started only
+on request, by `start NAME` or `up --secure-search` / `up --secure-nifi`; a plain
+`up` leaves them as they are.
 
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
@@ -39,15 +42,24 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from stack_pki import ensure_kafka_keystore, ensure_pki, ensure_search_tls, write_admin_kubeconfig
+from stack_pki import (
+    ensure_client_certificate,
+    ensure_kafka_keystore,
+    ensure_pki,
+    ensure_search_tls,
+    ensure_server_certificate,
+    write_admin_kubeconfig,
+    write_pkcs12_stores,
+)
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AclBinding
@@ -77,6 +89,7 @@ STATE = Path(
 KUBE_BIN = CACHE / f"kubernetes-v{VERSIONS['KUBERNETES_VERSION']}"
 ETCD_BIN = CACHE / f"etcd-v{VERSIONS['ETCD_VERSION']}"
 KAFKA_HOME = CACHE / f"kafka-{VERSIONS['KAFKA_VERSION']}-log4j-{VERSIONS['LOG4J_VERSION']}"
+NIFI_HOME = CACHE / f"nifi-{VERSIONS['NIFI_VERSION']}"
 LOGS = STATE / "logs"
 PIDS = STATE / "pids"
 PKI = STATE / "pki"
@@ -117,6 +130,22 @@ SEARCH_HEAP = "512m"
 # change them, so the operator meets a real 403.
 OPENSEARCH_SECURE_USERNAME = "infometis"
 OPENSEARCH_SECURE_READER_USERNAME = "reader"
+# NiFi: HTTP (or HTTPS) on 29080/29443, and beside each the management server
+# (NiFi's own health and diagnostics endpoint, which otherwise opens port 52020).
+NIFI_HTTP_PORT = 29080
+NIFI_MANAGEMENT_PORT = 29081
+NIFI_SECURE_HTTPS_PORT = 29443
+NIFI_SECURE_MANAGEMENT_PORT = 29444
+# Measured: 140 MB of heap used after start and a flow run; 1g only made the RSS 60-100 MB larger.
+NIFI_HEAP = "512m"
+# Encrypts sensitive processor properties in the flow; fixed, since the data is disposable
+# and a flow must survive a restart.
+NIFI_SENSITIVE_PROPS_KEY = "infometis-local-stack-nifi"
+# nifi-secure's identities (client certificates CN=<identity>,O=infometis, mapped
+# to the CN): the first is the initial admin and may change the root process
+# group; the second may look at it, not change it, so a client meets a real 403.
+NIFI_SECURE_ADMIN = "infometis"
+NIFI_SECURE_READER = "reader"
 
 # Elasticsearch 9 and OpenSearch 3 need Java 21 or newer; the default java (17)
 # runs Kafka and Elasticsearch 7.
@@ -186,6 +215,35 @@ SECURE_SEARCH_SERVER = SearchServer(
     http_port=OPENSEARCH_SECURE_HTTP_PORT,
     url_variable="OPENSEARCH_SECURE_URL",
     java_home=JAVA21_HOME,
+    secure=True,
+)
+
+
+@dataclass(frozen=True)
+class NifiServer:
+    """One NiFi: its jars and NARs in NIFI_HOME/lib (shared), its conf and repositories in STATE/name."""
+
+    name: str
+    port: int
+    management_port: int
+    url_variable: str
+    # HTTPS, client certificates and policies; started only on request, never by a plain `up`.
+    secure: bool = False
+
+    @property
+    def url(self) -> str:
+        """The REST API's base, as nipyapi's `config.nifi_config.host` takes it."""
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}/nifi-api"
+
+
+NIFI_SERVER = NifiServer(
+    name="nifi", port=NIFI_HTTP_PORT, management_port=NIFI_MANAGEMENT_PORT, url_variable="NIFI_URL"
+)
+SECURE_NIFI_SERVER = NifiServer(
+    name="nifi-secure",
+    port=NIFI_SECURE_HTTPS_PORT,
+    management_port=NIFI_SECURE_MANAGEMENT_PORT,
+    url_variable="NIFI_SECURE_URL",
     secure=True,
 )
 
@@ -269,6 +327,7 @@ def ensure_binaries() -> None:
         _timed(f"Kafka {VERSIONS['KAFKA_VERSION']} download", [str(HACK / "lib" / "fetch-kafka.sh"), str(KAFKA_HOME)])
     for search in SEARCH_SERVERS:
         ensure_search_server(search)
+    ensure_nifi()
 
 
 def ensure_search_server(search: SearchServer) -> None:
@@ -306,6 +365,11 @@ class Server:
     # What the server reads besides its command line (e.g. server.properties).
     config: Callable[[], str] = lambda: ""
     ready_timeout: float = 120.0
+    # Run once the server answers, on every start or `up` (so it must be idempotent):
+    # what can only be set up through the server's own API.
+    after_ready: Callable[[], None] = lambda: None
+    # The working directory, for servers that write beside it whatever their settings say.
+    cwd: Path = STATE
 
     @property
     def pid_file(self) -> Path:
@@ -362,7 +426,7 @@ def start(server: Server) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            cwd=STATE,
+            cwd=server.cwd,
             env={**os.environ, **server.env()},
             start_new_session=True,
         )
@@ -387,6 +451,7 @@ def wait_ready(server: Server) -> None:
                 f"{server.name} did not become ready in {server.ready_timeout:.0f}s; see {server.log_file}"
             )
         time.sleep(0.5)
+    server.after_ready()
     say(f"{server.name} is ready")
 
 
@@ -995,6 +1060,385 @@ def search_node(search: SearchServer) -> Server:
     )
 
 
+# --- NiFi --------------------------------------------------------------------------------------
+
+
+def ensure_nifi() -> None:
+    """NiFi's jars and NARs in the cache; the script returns at once when they are current."""
+    if not (JAVA21_HOME / "bin" / "java").exists():
+        raise SystemExit(f"NiFi needs a JDK 21 or newer at {JAVA21_HOME}; set INFOMETIS_JAVA21_HOME to one")
+    subprocess.run([str(HACK / "lib" / "fetch-nifi.sh"), str(NIFI_HOME), str(JAVA21_HOME)], check=True)
+
+
+# Everything to stdout, which start() sends to logs/<server>.log; the framework's
+# chattiest libraries at WARN, as in NiFi's own logback.xml. No logback shutdown
+# hook (NiFi's has one): on SIGTERM it would race NiFi's own and cut the log of the shutdown.
+NIFI_LOGBACK = """<configuration>
+  <appender name="console" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%date %level [%thread] %logger{40} %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.eclipse.jetty" level="WARN"/>
+  <logger name="org.springframework" level="WARN"/>
+  <logger name="org.glassfish.jersey" level="WARN"/>
+  <logger name="org.apache.nifi.controller.repository.StandardProcessSession" level="WARN"/>
+  <logger name="org.apache.nifi.web.security" level="WARN"/>
+  <root level="INFO"><appender-ref ref="console"/></root>
+</configuration>
+"""
+
+
+def _nifi_state_management(home: Path) -> str:
+    # Only the local provider: a single node has no cluster state.
+    return f"""<stateManagement>
+  <local-provider>
+    <id>local-provider</id>
+    <class>org.apache.nifi.controller.state.providers.local.WriteAheadLocalStateProvider</class>
+    <property name="Directory">{home / "state" / "local"}</property>
+    <property name="Always Sync">false</property>
+    <property name="Partitions">16</property>
+    <property name="Checkpoint Interval">2 mins</property>
+  </local-provider>
+</stateManagement>
+"""
+
+
+def _nifi_authorizers(home: Path) -> str:
+    """nifi-secure's users (file), policies (file) and the managed authorizer, all in the framework NAR.
+
+    The access policy provider seeds the initial admin's global policies when it
+    creates authorizations.xml; policies on the root process group, which does
+    not exist yet at that point, are granted by grant_nifi_secure_policies.
+    """
+    return f"""<authorizers>
+  <userGroupProvider>
+    <identifier>file-user-group-provider</identifier>
+    <class>org.apache.nifi.authorization.FileUserGroupProvider</class>
+    <property name="Users File">{home / "users.xml"}</property>
+    <property name="Initial User Identity 1">{NIFI_SECURE_ADMIN}</property>
+    <property name="Initial User Identity 2">{NIFI_SECURE_READER}</property>
+  </userGroupProvider>
+  <accessPolicyProvider>
+    <identifier>file-access-policy-provider</identifier>
+    <class>org.apache.nifi.authorization.FileAccessPolicyProvider</class>
+    <property name="User Group Provider">file-user-group-provider</property>
+    <property name="Authorizations File">{home / "authorizations.xml"}</property>
+    <property name="Initial Admin Identity">{NIFI_SECURE_ADMIN}</property>
+  </accessPolicyProvider>
+  <authorizer>
+    <identifier>managed-authorizer</identifier>
+    <class>org.apache.nifi.authorization.StandardManagedAuthorizer</class>
+    <property name="Access Policy Provider">file-access-policy-provider</property>
+  </authorizer>
+</authorizers>
+"""
+
+
+def nifi_secure_store_password() -> str:
+    return _stack_password("nifi_secure_store_password")
+
+
+def nifi_secure_client_files(identity: str) -> tuple[Path, Path]:
+    """The client certificate and key (PEM) of one of nifi-secure's identities."""
+    stem = f"{SECURE_NIFI_SERVER.name}-{identity}"
+    return PKI / f"{stem}.crt", PKI / f"{stem}.key"
+
+
+def _nifi_security_properties(nifi: NifiServer) -> dict[str, object]:
+    if not nifi.secure:
+        return {
+            "nifi.web.http.host": "127.0.0.1",
+            "nifi.web.http.port": nifi.port,
+            "nifi.web.https.host": "",
+            "nifi.web.https.port": "",
+            "nifi.remote.input.secure": "false",
+            "nifi.security.keystore": "",
+            "nifi.security.keystoreType": "",
+            "nifi.security.keystorePasswd": "",
+            "nifi.security.keyPasswd": "",
+            "nifi.security.truststore": "",
+            "nifi.security.truststoreType": "",
+            "nifi.security.truststorePasswd": "",
+            "nifi.security.user.authorizer": "",
+            "nifi.authorizer.configuration.file": "",
+        }
+    password = nifi_secure_store_password()
+    return {
+        "nifi.web.http.host": "",
+        "nifi.web.http.port": "",
+        "nifi.web.https.host": "127.0.0.1",
+        "nifi.web.https.port": nifi.port,
+        "nifi.web.https.application.protocols": "h2 http/1.1",
+        "nifi.remote.input.secure": "true",
+        # As stack_pki.write_pkcs12_stores names them.
+        "nifi.security.keystore": PKI / f"{nifi.name}-keystore.p12",
+        "nifi.security.keystoreType": "PKCS12",
+        "nifi.security.keystorePasswd": password,
+        "nifi.security.keyPasswd": password,
+        "nifi.security.truststore": PKI / f"{nifi.name}-truststore.p12",
+        "nifi.security.truststoreType": "PKCS12",
+        "nifi.security.truststorePasswd": password,
+        "nifi.security.user.authorizer": "managed-authorizer",
+        "nifi.authorizer.configuration.file": STATE / nifi.name / "conf" / "authorizers.xml",
+        # A client certificate's DN (Java prints "CN=reader, O=infometis") becomes the identity "reader".
+        "nifi.security.identity.mapping.pattern.dn": "^CN=([^,]+), ?O=infometis$",
+        "nifi.security.identity.mapping.value.dn": "$1",
+        "nifi.security.identity.mapping.transform.dn": "NONE",
+    }
+
+
+def _nifi_properties(nifi: NifiServer) -> str:
+    """nifi.properties with every property the framework reads set (blank where a feature is off)."""
+    home = STATE / nifi.name
+    properties: dict[str, object] = {
+        "nifi.flow.configuration.file": home / "conf" / "flow.json.gz",
+        "nifi.flow.configuration.archive.enabled": "false",
+        "nifi.flow.configuration.archive.dir": home / "conf" / "archive",
+        "nifi.flow.configuration.archive.max.time": "1 day",
+        "nifi.flow.configuration.archive.max.storage": "50 MB",
+        "nifi.flowcontroller.autoResumeState": "true",
+        "nifi.flowcontroller.graceful.shutdown.period": "10 sec",
+        "nifi.flowservice.writedelay.interval": "500 ms",
+        "nifi.administrative.yield.duration": "30 sec",
+        "nifi.bored.yield.duration": "10 millis",
+        "nifi.queue.backpressure.count": "10000",
+        "nifi.queue.backpressure.size": "1 GB",
+        "nifi.login.identity.provider.configuration.file": "",
+        "nifi.security.user.login.identity.provider": "",
+        "nifi.security.allow.anonymous.authentication": "false",
+        "nifi.ui.banner.text": "",
+        # The assembled lib/ holds the jars and the NARs, as a distribution's lib/ does.
+        "nifi.nar.library.directory": NIFI_HOME / "lib",
+        "nifi.nar.library.autoload.directory": home / "extensions",
+        "nifi.nar.working.directory": home / "work" / "nar",
+        "nifi.nar.unpack.uber.jar": "false",
+        "nifi.upload.working.directory": home / "work" / "uploads",
+        "nifi.nar.persistence.provider.implementation": "org.apache.nifi.nar.StandardNarPersistenceProvider",
+        "nifi.nar.persistence.provider.properties.directory": home / "nar_repository",
+        "nifi.asset.manager.implementation": "org.apache.nifi.asset.StandardAssetManager",
+        "nifi.asset.manager.properties.directory": home / "assets",
+        # No Python extensions: nifi.python.command is not set.
+        "nifi.python.framework.source.directory": home / "python" / "framework",
+        "nifi.python.extensions.source.directory.default": home / "python" / "extensions",
+        "nifi.python.working.directory": home / "work" / "python",
+        "nifi.state.management.configuration.file": home / "conf" / "state-management.xml",
+        "nifi.state.management.provider.local": "local-provider",
+        "nifi.state.management.provider.cluster": "",
+        "nifi.state.management.embedded.zookeeper.start": "false",
+        "nifi.database.directory": home / "database_repository",
+        "nifi.flowfile.repository.implementation": "org.apache.nifi.controller.repository.WriteAheadFlowFileRepository",
+        "nifi.flowfile.repository.wal.implementation": "org.apache.nifi.wali.SequentialAccessWriteAheadLog",
+        "nifi.flowfile.repository.directory": home / "flowfile_repository",
+        "nifi.flowfile.repository.checkpoint.interval": "20 secs",
+        "nifi.flowfile.repository.always.sync": "false",
+        "nifi.swap.manager.implementation": "org.apache.nifi.controller.FileSystemSwapManager",
+        "nifi.queue.swap.threshold": "20000",
+        "nifi.content.repository.implementation": "org.apache.nifi.controller.repository.FileSystemRepository",
+        "nifi.content.claim.max.appendable.size": "50 KB",
+        "nifi.content.repository.directory.default": home / "content_repository",
+        "nifi.content.repository.archive.max.retention.period": "1 hour",
+        "nifi.content.repository.archive.max.usage.percentage": "90%",
+        "nifi.content.repository.archive.enabled": "false",
+        "nifi.content.repository.always.sync": "false",
+        "nifi.provenance.repository.implementation": "org.apache.nifi.provenance.WriteAheadProvenanceRepository",
+        "nifi.provenance.repository.directory.default": home / "provenance_repository",
+        "nifi.provenance.repository.max.storage.time": "1 day",
+        "nifi.provenance.repository.max.storage.size": "1 GB",
+        "nifi.provenance.repository.rollover.time": "10 mins",
+        "nifi.provenance.repository.rollover.size": "100 MB",
+        "nifi.provenance.repository.query.threads": "2",
+        "nifi.provenance.repository.index.threads": "1",
+        "nifi.provenance.repository.compress.on.rollover": "true",
+        "nifi.provenance.repository.always.sync": "false",
+        "nifi.provenance.repository.indexed.fields": "EventType, FlowFileUUID, Filename, ProcessorID, Relationship",
+        "nifi.provenance.repository.indexed.attributes": "",
+        "nifi.provenance.repository.index.shard.size": "500 MB",
+        "nifi.provenance.repository.max.attribute.length": "65536",
+        "nifi.provenance.repository.concurrent.merge.threads": "1",
+        "nifi.components.status.repository.implementation": (
+            "org.apache.nifi.controller.status.history.VolatileComponentStatusRepository"
+        ),
+        "nifi.components.status.repository.buffer.size": "1440",
+        "nifi.components.status.snapshot.frequency": "1 min",
+        "nifi.remote.input.host": "",
+        "nifi.remote.input.socket.port": "",
+        "nifi.remote.input.http.enabled": "false",
+        "nifi.web.jetty.working.directory": home / "work" / "jetty",
+        "nifi.web.jetty.threads": "200",
+        "nifi.web.max.header.size": "16 KB",
+        "nifi.web.proxy.context.path": "",
+        "nifi.web.proxy.host": "",
+        "nifi.web.max.content.size": "",
+        "nifi.web.max.requests.per.second": "30000",
+        "nifi.web.request.timeout": "60 secs",
+        "nifi.web.request.ip.whitelist": "",
+        "nifi.web.should.send.server.version": "true",
+        "nifi.sensitive.props.key": NIFI_SENSITIVE_PROPS_KEY,
+        "nifi.sensitive.props.algorithm": "NIFI_PBKDF2_AES_GCM_256",
+        "nifi.security.autoreload.enabled": "false",
+        "nifi.security.user.jws.key.rotation.period": "PT1H",
+        "nifi.cluster.is.node": "false",
+        "nifi.cluster.protocol.heartbeat.interval": "5 sec",
+        "nifi.zookeeper.connect.string": "",
+        "nifi.analytics.predict.enabled": "false",
+        "nifi.diagnostics.on.shutdown.enabled": "false",
+        "nifi.diagnostics.on.shutdown.directory": home / "diagnostics",
+        "nifi.performance.tracking.percentage": "0",
+        **_nifi_security_properties(nifi),
+    }
+    return "".join(f"{key}={value}\n" for key, value in properties.items())
+
+
+def _nifi_conf_files(nifi: NifiServer) -> dict[str, str]:
+    home = STATE / nifi.name
+    files = {
+        "nifi.properties": _nifi_properties(nifi),
+        "state-management.xml": _nifi_state_management(home),
+        "logback.xml": NIFI_LOGBACK,
+    }
+    if nifi.secure:
+        files["authorizers.xml"] = _nifi_authorizers(home)
+    return files
+
+
+def _nifi_tls(identity: str) -> ssl.SSLContext:
+    """HTTPS to nifi-secure, checked against the stack's CA, with one identity's client certificate."""
+    context = ssl.create_default_context(cafile=str(PKI / "ca.crt"))
+    context.load_cert_chain(*map(str, nifi_secure_client_files(identity)))
+    return context
+
+
+def _nifi_secure_call(method: str, path: str, body: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """One request to nifi-secure's REST API as its admin; the JSON answer."""
+    request = urllib.request.Request(
+        SECURE_NIFI_SERVER.url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30, context=_nifi_tls(NIFI_SECURE_ADMIN)) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+
+def _nifi_secure_policies(root_id: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(action, resource): identities that must hold it. The admin works on the root group and
+    everything in it (read, change, start/stop, queued data); the reader may look at it."""
+    root = f"/process-groups/{root_id}"
+    return {
+        ("read", "/flow"): (NIFI_SECURE_ADMIN, NIFI_SECURE_READER),
+        ("read", root): (NIFI_SECURE_ADMIN, NIFI_SECURE_READER),
+        ("write", root): (NIFI_SECURE_ADMIN,),
+        ("write", f"/operation{root}"): (NIFI_SECURE_ADMIN,),
+        ("read", f"/data{root}"): (NIFI_SECURE_ADMIN,),
+        ("write", f"/data{root}"): (NIFI_SECURE_ADMIN,),
+    }
+
+
+def _nifi_secure_policy(action: str, resource: str) -> dict[str, Any] | None:
+    """The policy for exactly this resource, if there is one (NiFi answers with an inherited one otherwise)."""
+    try:
+        policy = _nifi_secure_call("GET", f"/policies/{action}{resource}")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+    return policy if policy["component"]["resource"] == resource else None
+
+
+def grant_nifi_secure_policies() -> None:
+    """Make each policy of _nifi_secure_policies include its identities, as the admin, through the REST API.
+
+    A fresh secured NiFi gives its initial admin no policy on the root process
+    group (the policy provider seeds policies before the flow exists), so the
+    stack grants them once, after the first start; they are kept in
+    authorizations.xml, and later calls find them in place and change nothing.
+    Policies are only added to: what someone else granted stays.
+    """
+    users = {user["component"]["identity"]: user["id"] for user in _nifi_secure_call("GET", "/tenants/users")["users"]}
+    root_id = _nifi_secure_call("GET", "/flow/process-groups/root")["processGroupFlow"]["id"]
+    for (action, resource), identities in _nifi_secure_policies(root_id).items():
+        wanted = {users[identity] for identity in identities}
+        policy = _nifi_secure_policy(action, resource)
+        if policy is None:
+            component: dict[str, object] = {"action": action, "resource": resource, "users": []}
+            revision: dict[str, object] = {"version": 0}
+            holders: set[str] = set()
+        else:
+            component, revision = policy["component"], policy["revision"]
+            holders = {user["id"] for user in policy["component"]["users"]}
+        added = [identity for identity in identities if users[identity] not in holders]
+        if not added:
+            continue
+        component = {**component, "users": [{"id": user} for user in sorted(holders | wanted)]}
+        entity = {"revision": revision, "component": component}
+        if policy is None:
+            _nifi_secure_call("POST", "/policies", entity)
+        else:
+            _nifi_secure_call("PUT", f"/policies/{policy['id']}", entity)
+        say(f"{SECURE_NIFI_SERVER.name}: granted {action} on {resource} to {', '.join(added)}")
+
+
+def prepare_secure_nifi(nifi: NifiServer) -> None:
+    """The server's certificate in PKCS#12 stores, and a client certificate for each identity."""
+    ensure_server_certificate(PKI, nifi.name)
+    for identity in (NIFI_SECURE_ADMIN, NIFI_SECURE_READER):
+        ensure_client_certificate(PKI, f"{nifi.name}-{identity}", identity)
+    write_pkcs12_stores(PKI, nifi.name, nifi_secure_store_password())
+
+
+def nifi_node(nifi: NifiServer) -> Server:
+    home = STATE / nifi.name
+    conf = home / "conf"
+
+    def prepare() -> None:
+        conf.mkdir(parents=True, exist_ok=True)
+        if nifi.secure:
+            prepare_secure_nifi(nifi)
+        for name, text in _nifi_conf_files(nifi).items():
+            (conf / name).write_text(text)
+            (conf / name).chmod(0o600)  # nifi.properties holds the sensitive-properties key and store passwords
+
+    def config() -> str:
+        # A newly assembled lib/ restarts the server on the next `up`, as a changed conf/ does.
+        digest = NIFI_HOME / "lib.digest"
+        files = "".join(f"--- {name}\n{text}" for name, text in _nifi_conf_files(nifi).items())
+        return files + (digest.read_text() if digest.exists() else "")
+
+    def ready() -> bool:
+        about = f"{nifi.url}/flow/about"
+        if not nifi.secure:
+            return _http_ok(about, expect=b'"version"')
+        if not nifi_secure_client_files(NIFI_SECURE_ADMIN)[0].exists():
+            return False
+        return _http_ok(about, _nifi_tls(NIFI_SECURE_ADMIN), b'"version"')
+
+    return Server(
+        name=nifi.name,
+        prepare=prepare,
+        config=config,
+        argv=lambda: [
+            str(JAVA21_HOME / "bin" / "java"),
+            f"-Xmx{NIFI_HEAP}",
+            # C1 only, as the search servers: ready 1-2 s sooner here and about 60 MB smaller.
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            # Its own health endpoint on a port of ours, not the default 52020.
+            f"-Dorg.apache.nifi.management.server.address=127.0.0.1:{nifi.management_port}",
+            f"-Dnifi.properties.file.path={conf / 'nifi.properties'}",
+            # lib/ as a distribution's bootstrap puts it on the class path; conf/ for logback.xml.
+            "--class-path",
+            f"{NIFI_HOME / 'lib' / '*'}:{conf}",
+            "org.apache.nifi.NiFi",
+        ],
+        ready=ready,
+        # The first start unpacks every NAR (about 170 MB) into work/nar.
+        ready_timeout=240.0,
+        after_ready=grant_nifi_secure_policies if nifi.secure else lambda: None,
+        # Jetty makes a docs/ folder in the working directory, whatever nifi.properties says.
+        cwd=home,
+    )
+
+
 def search_nodes() -> list[Server]:
     """The search servers a plain `up` starts."""
     return [search_node(search) for search in SEARCH_SERVERS]
@@ -1008,11 +1452,31 @@ def all_servers(brokers: int) -> list[Server]:
         *kafka_nodes(brokers),
         *search_nodes(),
         search_node(SECURE_SEARCH_SERVER),
+        nifi_node(NIFI_SERVER),
+        nifi_node(SECURE_NIFI_SERVER),
     ]
 
 
 def search_server_named(name: str) -> SearchServer | None:
     return next((s for s in (*SEARCH_SERVERS, SECURE_SEARCH_SERVER) if s.name == name), None)
+
+
+def ensure_cached(name: str) -> None:
+    """What the server NAME runs from, in the cache (on-request servers' on their first start, not by `up`)."""
+    search = search_server_named(name)
+    if search is not None:
+        ensure_search_server(search)
+    if name in (NIFI_SERVER.name, SECURE_NIFI_SERVER.name):
+        ensure_nifi()
+
+
+def on_request_servers(secure_search: bool, secure_nifi: bool) -> list[Server]:
+    """The servers a plain `up` leaves as they are, which `up --secure-...` starts as well."""
+    chosen = [(secure_search, SECURE_SEARCH_SERVER.name), (secure_nifi, SECURE_NIFI_SERVER.name)]
+    names = [name for wanted, name in chosen if wanted]
+    for name in names:
+        ensure_cached(name)
+    return [server for name in names for server in servers_named(name)]
 
 
 def servers_named(name: str) -> list[Server]:
@@ -1036,28 +1500,27 @@ def stack_lock() -> Iterator[None]:
         yield
 
 
-def command_up(brokers: int, secure_search: bool) -> None:
+def command_up(brokers: int, secure_search: bool, secure_nifi: bool) -> None:
     if not 1 <= brokers <= MAX_KAFKA_BROKERS:
         raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
     with stack_lock():
         ensure_binaries()
-        if secure_search:
-            ensure_search_server(SECURE_SEARCH_SERVER)
+        on_request = on_request_servers(secure_search, secure_nifi)
         settings = load_settings()
         settings["kafka_brokers"] = brokers
         save_settings(settings)
         for extra in kafka_nodes(MAX_KAFKA_BROKERS)[brokers:]:
             stop(extra)
         kafka = kafka_nodes(brokers)
-        search = search_nodes() + ([search_node(SECURE_SEARCH_SERVER)] if secure_search else [])
-        # Kafka, the search servers and etcd start together; the API server needs etcd first.
-        for server in [etcd(), *kafka, *search]:
+        others = [*search_nodes(), nifi_node(NIFI_SERVER), *on_request]
+        # Kafka, the search servers, NiFi and etcd start together; the API server needs etcd first.
+        for server in [etcd(), *kafka, *others]:
             start(server)
         wait_ready(etcd())
         start(kube_apiserver())
         wait_ready(kube_apiserver())
         start(kube_controller_manager())
-        for server in [kube_controller_manager(), *kafka, *search]:
+        for server in [kube_controller_manager(), *kafka, *others]:
             wait_ready(server)
         ensure_tenant_acls(brokers)
     say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
@@ -1087,6 +1550,10 @@ def command_status() -> None:
         **{
             search.name: f"{search.url} (transport 127.0.0.1:{search.transport_port})"
             for search in (*SEARCH_SERVERS, SECURE_SEARCH_SERVER)
+        },
+        **{
+            nifi.name: f"{nifi.url} (management 127.0.0.1:{nifi.management_port})"
+            for nifi in (NIFI_SERVER, SECURE_NIFI_SERVER)
         },
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
@@ -1124,6 +1591,15 @@ def command_env() -> None:
     print(f"export OPENSEARCH_SECURE_READER_USERNAME={OPENSEARCH_SECURE_READER_USERNAME}")
     print(f"export OPENSEARCH_SECURE_READER_PASSWORD={passwords[OPENSEARCH_SECURE_READER_USERNAME]}")
     print(f"export OPENSEARCH_SECURE_CA_FILE={PKI / 'ca.crt'}")
+    print(f"export {NIFI_SERVER.url_variable}={NIFI_SERVER.url}")
+    # The secured NiFi (whether it runs or not: `hack/stack start nifi-secure`): the CA its
+    # certificate is checked against, and the client certificates of its admin and of a reader.
+    print(f"export {SECURE_NIFI_SERVER.url_variable}={SECURE_NIFI_SERVER.url}")
+    print(f"export NIFI_SECURE_CA_FILE={PKI / 'ca.crt'}")
+    for prefix, identity in (("NIFI_SECURE", NIFI_SECURE_ADMIN), ("NIFI_SECURE_READER", NIFI_SECURE_READER)):
+        cert, key = nifi_secure_client_files(identity)
+        print(f"export {prefix}_CLIENT_CERT_FILE={cert}")
+        print(f"export {prefix}_CLIENT_KEY_FILE={key}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 
@@ -1142,6 +1618,9 @@ def main() -> None:
     up.add_argument(
         "--secure-search", action="store_true", help="also start opensearch-secure (HTTPS, users and roles)"
     )
+    up.add_argument(
+        "--secure-nifi", action="store_true", help="also start nifi-secure (HTTPS, client certificates, policies)"
+    )
     down = commands.add_parser("down", help="stop every server the stack started")
     down.add_argument("--wipe", action="store_true", help="also delete data, certificates and logs")
     commands.add_parser("status", help="what runs where")
@@ -1152,7 +1631,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.command == "up":
-        command_up(args.kafka_brokers, args.secure_search)
+        command_up(args.kafka_brokers, args.secure_search, args.secure_nifi)
     elif args.command == "down":
         command_down(args.wipe)
     elif args.command == "status":
@@ -1164,10 +1643,7 @@ def main() -> None:
             stop(server)
     elif args.command == "start":
         targets = servers_named(args.server)
-        search = search_server_named(args.server)
-        if search is not None:
-            # opensearch-secure's jars are fetched on its first start, not by `up`.
-            ensure_search_server(search)
+        ensure_cached(args.server)
         for server in targets:
             start(server)
         for server in targets:

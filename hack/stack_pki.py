@@ -1,8 +1,8 @@
 """Certificates and kubeconfig for the local API server, Kafka's TLS key store, and the secured
-search server's certificates.
+search and NiFi servers' certificates and key stores.
 
-One CA signs the API server's, Kafka's and the secured search server's serving
-certificates and every client certificate (the API server trusts it as
+One CA signs the API server's, Kafka's and the secured search and NiFi servers'
+serving certificates and every client certificate (the API server trusts it as
 --client-ca-file). A separate RSA key
 pair signs ServiceAccount tokens, so TokenRequest works and the operator can
 run as its own ServiceAccount under real RBAC.
@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 VALIDITY = datetime.timedelta(days=3650)
@@ -171,11 +172,43 @@ def ensure_search_tls(pki: Path, stem: str) -> tuple[str, str]:
     RFC 2253 form) prints them.
     """
     ensure_pki(pki)
+    return ensure_server_certificate(pki, stem), ensure_client_certificate(pki, f"{stem}-admin", f"{stem}-admin")
+
+
+def ensure_server_certificate(pki: Path, stem: str) -> str:
+    """STEM.crt/.key (PKCS#8), CN=STEM,O=infometis: serves 127.0.0.1 and localhost, may act as client too; its DN."""
+    ensure_pki(pki)
     if not (pki / f"{stem}.crt").exists():
         _issue(pki, stem, _dn(stem, "infometis"), server_names=["127.0.0.1", "localhost"], also_client=True, pkcs8=True)
-    if not (pki / f"{stem}-admin.crt").exists():
-        _issue(pki, f"{stem}-admin", _dn(f"{stem}-admin", "infometis"), pkcs8=True)
-    return _subject(pki / f"{stem}.crt"), _subject(pki / f"{stem}-admin.crt")
+    return _subject(pki / f"{stem}.crt")
+
+
+def ensure_client_certificate(pki: Path, stem: str, common_name: str) -> str:
+    """STEM.crt/.key (PKCS#8), a client certificate for CN=common_name,O=infometis; its DN."""
+    ensure_pki(pki)
+    if not (pki / f"{stem}.crt").exists():
+        _issue(pki, stem, _dn(common_name, "infometis"), pkcs8=True)
+    return _subject(pki / f"{stem}.crt")
+
+
+def write_pkcs12_stores(pki: Path, stem: str, password: str) -> tuple[Path, Path]:
+    """A Java PKCS#12 key store with STEM's key and certificate chain, and a trust store with the CA.
+
+    Written on every call (cheap), so they always open with `password`.
+    """
+    ca_cert, _ = _load_ca(pki)
+    cert = x509.load_pem_x509_certificate((pki / f"{stem}.crt").read_bytes())
+    key = serialization.load_pem_private_key((pki / f"{stem}.key").read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    encryption = serialization.BestAvailableEncryption(password.encode())
+    keystore, truststore = pki / f"{stem}-keystore.p12", pki / f"{stem}-truststore.p12"
+    keystore.write_bytes(pkcs12.serialize_key_and_certificates(stem.encode(), key, cert, [ca_cert], encryption))
+    # Java trusts only certificates marked as trusted entries, which this serializer writes.
+    trusted = [pkcs12.PKCS12Certificate(ca_cert, b"infometis-local-ca")]
+    truststore.write_bytes(pkcs12.serialize_java_truststore(trusted, encryption))
+    for store in (keystore, truststore):
+        store.chmod(0o600)
+    return keystore, truststore
 
 
 def _dn(common_name: str, organization: str) -> x509.Name:

@@ -28,7 +28,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, config
 
-from tests.integration.helpers import REPO, kubectl, run_stack, wait_for
+from tests.integration.helpers import REPO, kubectl, run_stack, stack_environment, wait_for
 
 RESYNC_SECONDS = 2
 # The test operator's tenancy policy: one namespace held to a topic-name prefix,
@@ -49,18 +49,10 @@ elasticsearchindices:
 OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
 
 
-def _stack_environment() -> dict[str, str]:
-    exports = {}
-    for line in run_stack("env").splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        exports[key] = value.replace("$PATH", os.environ["PATH"])
-    return exports
-
-
 @pytest.fixture(scope="session", autouse=True)
 def stack() -> dict[str, str]:
     """Point this process at the local stack, and fail clearly if it is not up."""
-    os.environ.update(_stack_environment())
+    os.environ.update(stack_environment())
     version = subprocess.run(["kubectl", "version", "-o", "json"], capture_output=True, text=True)
     if version.returncode != 0:
         pytest.fail(f"the local stack is not answering; run `hack/stack up --kafka-brokers 3`:\n{version.stderr}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -45,6 +46,15 @@ def stack_command(*args: str) -> subprocess.CompletedProcess[str]:
 
 def run_stack(*args: str) -> str:
     return stack_command(*args).stdout
+
+
+def stack_environment() -> dict[str, str]:
+    """What `hack/stack env` exports, PATH expanded."""
+    exports = {}
+    for line in run_stack("env").splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        exports[key] = value.replace("$PATH", os.environ["PATH"])
+    return exports
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 60, interval: float = 0.25, what: str = "") -> T:
