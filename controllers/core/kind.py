@@ -144,6 +144,12 @@ class Kind(Protocol[SpecT, StatusT]):
         """The kind's own conditions as observed (an index's health); () for none."""
         ...
 
+    def references_version(self, observation: Any) -> str | None:
+        """A digest of the versions of the ConfigMaps and Secrets the spec takes values from (None: it
+        takes none). When it differs from the one last applied, the spec has changed although its
+        generation has not: the changes that follow are the user's, not drift."""
+        ...
+
     def recorded_id(self, status: StatusT) -> str | None:
         """The resource id this object's status recorded (None: it never managed the resource)."""
         ...

@@ -102,6 +102,13 @@ class CommonStatus(CamelModel):
             "found at this generation was made outside the operator (drift)."
         ),
     )
+    last_applied_references: str | None = Field(
+        default=None,
+        description=(
+            "With lastAppliedGeneration: a digest of the versions of the ConfigMaps and Secrets the spec took "
+            "values from when it was applied (absent for kinds that take none)."
+        ),
+    )
     cluster_id: str | None = Field(
         default=None,
         description=(

@@ -33,6 +33,7 @@ from controllers.core.outcome import (
     EventNote,
     KindCondition,
     Outcome,
+    Phase,
 )
 from controllers.core.policy import NOT_PERMITTED
 from controllers.core.tasks import settle
@@ -75,6 +76,10 @@ async def _sync(
     kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], name: str, client: Any
 ) -> Outcome:
     observation = await kind.observe(client, request, applied=())
+    references = kind.references_version(observation)
+    if request.spec_applied and references != request.status.last_applied_references:
+        # A referenced ConfigMap or Secret changed: the spec did, though its generation did not.
+        request = replace(request, spec_applied=False)
     plan = kind.plan(request, observation)
     facts = _facts(kind, request, observation, plan)
     owner = owner_other_than(request.body, request.peers, observation.instance)
@@ -156,7 +161,10 @@ async def _sync(
             unconfirmed_changes=bool(done),
         )
         return _with(waiting, events, facts, kind.conditions(observation))
-    return _with(kind.verdict(request, observation, plan, applied=done), events, facts, kind.conditions(observation))
+    verdict = kind.verdict(request, observation, plan, applied=done)
+    if verdict.phase is Phase.READY:
+        facts["lastAppliedReferences"] = kind.references_version(observation)  # applied with this generation
+    return _with(verdict, events, facts, kind.conditions(observation))
 
 
 def _facts(

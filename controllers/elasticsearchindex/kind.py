@@ -242,6 +242,9 @@ class ElasticsearchIndexKind:
         )
         return (KindCondition(HEALTHY, status, reason, message),)
 
+    def references_version(self, observation: Observation) -> str | None:
+        return None  # the spec takes no values from ConfigMaps or Secrets
+
     def recorded_id(self, status: ElasticsearchIndexStatus) -> str | None:
         return status.index_uuid
 

@@ -127,6 +127,9 @@ class KafkaTopicKind:
     def conditions(self, observation: Observation) -> tuple[KindCondition, ...]:
         return ()
 
+    def references_version(self, observation: Observation) -> str | None:
+        return None  # the spec takes no values from ConfigMaps or Secrets
+
     def recorded_id(self, status: KafkaTopicStatus) -> str | None:
         return status.topic_id
 

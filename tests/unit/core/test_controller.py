@@ -135,6 +135,9 @@ class WidgetKind:
     def conditions(self, observation: Seen) -> tuple[KindCondition, ...]:
         return ()
 
+    def references_version(self, observation: Seen) -> str | None:
+        return None
+
     def recorded_id(self, status: WidgetStatus) -> str | None:
         return status.widget_id
 
@@ -252,6 +255,34 @@ async def test_a_new_generation_is_applied_whatever_the_drift_policy() -> None:
     await reconcile(controller, kube, KEY)
     assert service.values["a"] == "v2"
     assert kube.reasons() == ["Created", "Updated"]
+
+
+async def test_a_changed_referenced_secret_is_a_change_of_the_spec_applied_whatever_the_drift_policy() -> None:
+    class Referencing(WidgetKind):
+        """The value comes from a Secret whose version the kind reports (the spec's generation stays)."""
+
+        secret = ("v1", "rv-1")
+
+        async def observe(self, client: ToyService, request: Any, *, applied: Sequence[Any]) -> Seen:
+            request.spec.value = self.secret[0]
+            return await super().observe(client, request, applied=applied)
+
+        def references_version(self, observation: Seen) -> str | None:
+            return self.secret[1]
+
+    service = ToyService()
+    kube = RecordingKube()
+    kind = Referencing(service)
+    controller = controller_with(kind, kube)
+    controller.on_watch_event(None, widget("a", driftPolicy="Report"))
+    await reconcile(controller, kube, KEY)
+    assert controller._store[KEY]["status"]["lastAppliedReferences"] == "rv-1"
+
+    kind.secret = ("v2", "rv-2")
+    await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v2"  # applied, not reported as drift
+    assert kube.reasons() == ["Created", "Updated"]
+    assert controller._store[KEY]["status"]["lastAppliedReferences"] == "rv-2"
 
 
 async def test_an_exception_from_the_kind_ends_as_a_readable_retrying_status() -> None:
