@@ -19,6 +19,7 @@ from controllers.core.kind import Kind
 from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retries
 from controllers.core.kube import KubeApi
 from controllers.core.policy import PolicyFileInvalid, load_policies
+from controllers.core.references import References
 from controllers.core.settings import Settings
 from controllers.core.watch import watch
 from controllers.elasticsearchindex.client import search_clients
@@ -29,6 +30,10 @@ from controllers.kafkatopic.admin import kafka_admins
 from controllers.kafkatopic.connection import KAFKA_CONNECTION
 from controllers.kafkatopic.kind import KafkaTopicKind
 from controllers.kafkatopic.model import KafkaTopicSpec, KafkaTopicStatus
+from controllers.nififlow.client import nifi_clients
+from controllers.nififlow.connection import NIFI_CONNECTION
+from controllers.nififlow.kind import NiFiFlowKind
+from controllers.nififlow.model import NiFiFlowSpec, NiFiFlowStatus
 
 log = logging.getLogger("infometis")
 
@@ -76,10 +81,18 @@ class Service:
     close: Callable[[], None]
 
 
-def kafka_service(settings: Settings, connections: Connections) -> Service:
+@dataclass(frozen=True)
+class Shared:
+    """What the kinds read from Kubernetes besides their own objects: connection Secrets, referenced keys."""
+
+    connections: Connections
+    references: References
+
+
+def kafka_service(settings: Settings, shared: Shared) -> Service:
     admins = kafka_admins(linger=settings.batch_linger)
     default = settings.default_connections.get(KAFKA_CONNECTION.service)
-    topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(connections, admins, default)
+    topics: Kind[KafkaTopicSpec, KafkaTopicStatus] = KafkaTopicKind(shared.connections, admins, default)
     readiness: dict[str, tuple[Reachability, Probe]] = {}
     if default:
         connection = Connection("default", default, KAFKA_CONNECTION.secret)
@@ -90,11 +103,11 @@ def kafka_service(settings: Settings, connections: Connections) -> Service:
     return Service((topics,), {"kafka-callbacks": admins.maintain}, readiness, admins.close)
 
 
-def elasticsearch_service(settings: Settings, connections: Connections) -> Service:
+def elasticsearch_service(settings: Settings, shared: Shared) -> Service:
     clients = search_clients(linger=settings.batch_linger)
     default = settings.default_connections.get(SEARCH_CONNECTION.service)
     indices: Kind[ElasticsearchIndexSpec, ElasticsearchIndexStatus] = ElasticsearchIndexKind(
-        connections, clients, default
+        shared.connections, clients, default
     )
     readiness: dict[str, tuple[Reachability, Probe]] = {}
     if default:
@@ -106,14 +119,29 @@ def elasticsearch_service(settings: Settings, connections: Connections) -> Servi
     return Service((indices,), {"elasticsearch-clients": clients.maintain}, readiness, clients.close)
 
 
+def nifi_service(settings: Settings, shared: Shared) -> Service:
+    clients = nifi_clients(linger=settings.batch_linger)
+    default = settings.default_connections.get(NIFI_CONNECTION.service)
+    flows: Kind[NiFiFlowSpec, NiFiFlowStatus] = NiFiFlowKind(shared.connections, shared.references, clients, default)
+    readiness: dict[str, tuple[Reachability, Probe]] = {}
+    if default:
+        connection = Connection("default", default, NIFI_CONNECTION.secret)
+        readiness["nifi-default"] = (
+            Reachability("NiFi (default connection)", logger=log),
+            lambda: clients.for_connection(connection).probe(PROBE_TIMEOUT_SECONDS),
+        )
+    return Service((flows,), {"nifi-clients": clients.maintain}, readiness, clients.close)
+
+
 # One entry per service; the seed design runs one reconciler per service, and each
 # Deployment enables its own (python -m controllers --controllers kafka).
-SERVICES: dict[str, Callable[[Settings, Connections], Service]] = {
+SERVICES: dict[str, Callable[[Settings, Shared], Service]] = {
     "kafka": kafka_service,
     "elasticsearch": elasticsearch_service,
+    "nifi": nifi_service,
 }
 # Each service's connection Secrets, and the flag of its default connection.
-CONNECTION_SCHEMAS = (KAFKA_CONNECTION, SEARCH_CONNECTION)
+CONNECTION_SCHEMAS = (KAFKA_CONNECTION, SEARCH_CONNECTION, NIFI_CONNECTION)
 
 
 async def run(settings: Settings) -> None:
@@ -123,7 +151,8 @@ async def run(settings: Settings) -> None:
         raise SystemExit(f"--controllers: unknown {', '.join(unknown)}; known: {', '.join(SERVICES)}")
     kube = KubeApi.from_environment()
     connections = Connections(kube, ttl=settings.resync_interval)
-    services = [SERVICES[name](settings, connections) for name in settings.controllers]
+    shared = Shared(connections, References(kube))
+    services = [SERVICES[name](settings, shared) for name in settings.controllers]
     kinds = [kind for service in services for kind in service.kinds]
     try:
         policies = load_policies(settings.tenancy_policy, {kind.resource.plural: kind.policy_model for kind in kinds})

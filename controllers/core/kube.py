@@ -17,7 +17,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import kubernetes
@@ -238,13 +238,20 @@ class KubeApi:
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data, decoded; None if there is no such Secret."""
-        secret = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        if secret is None:
+        found = await self.read_data("secrets", namespace, name)
+        return found[0] if found is not None else None
+
+    async def read_data(
+        self, plural: Literal["secrets", "configmaps"], namespace: str, name: str
+    ) -> tuple[dict[str, str], str] | None:
+        """A Secret's or ConfigMap's data (decoded) and resourceVersion; None if there is no such object."""
+        found = await self._request("GET", f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        if found is None:
             return None
-        return {
-            key: base64.b64decode(value).decode("utf-8", errors="replace")
-            for key, value in (secret.get("data") or {}).items()
-        }
+        data = found.get("data") or {}
+        if plural == "secrets":
+            data = {key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in data.items()}
+        return dict(data), str(found["metadata"].get("resourceVersion") or "")
 
     async def ping(self) -> None:
         """Raise unless the API server says it is ready. Every authenticated client may read /readyz, so

@@ -54,9 +54,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 _OPTIONS = (
     _Option(
-        "--controllers", "INFOMETIS_CONTROLLERS", "kafka,elasticsearch", _names,
+        "--controllers", "INFOMETIS_CONTROLLERS", "kafka,elasticsearch,nifi", _names,
         "the services whose kinds this process runs, comma-separated (kafka: KafkaTopic; elasticsearch: "
-        "ElasticsearchIndex, on Elasticsearch or OpenSearch)",
+        "ElasticsearchIndex, on Elasticsearch or OpenSearch; nifi: NiFiFlow)",
     ),
     _Option(
         "--resync-interval", "INFOMETIS_RESYNC_INTERVAL", "30s", parse_duration,

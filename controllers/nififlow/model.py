@@ -154,12 +154,21 @@ class NiFiFlowSpec(CommonSpec):
 class NiFiFlowStatus(CommonStatus):
     process_group_name: str | None = Field(default=None, description="The flow's process group, by name.")
     process_group_id: str | None = Field(default=None, description="NiFi's id of the flow's process group.")
-    parameter_context_id: str | None = Field(default=None, description="NiFi's id of the parameter context it owns.")
     definition_digest: str | None = Field(
         default=None,
         description="A digest of the deployed flow definition's content and parameters (no sensitive value).",
     )
     state: str | None = Field(default=None, description="Running, Stopped or Invalid, as observed.")
+    sensitive_version: str | None = Field(
+        default=None,
+        description=(
+            "A digest of the versions of the Secrets whose values were last set as sensitive parameters (not of "
+            "the values): NiFi never shows a sensitive value, so a changed Secret is noticed by its version."
+        ),
+    )
+    drain_started_at: str | None = Field(
+        default=None, description="When the drain before a replacement began (RFC 3339); present while it runs."
+    )
 
 
 def process_group_name_of(body: Mapping[str, Any]) -> str:

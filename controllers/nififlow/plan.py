@@ -41,6 +41,8 @@ class DesiredFlow:
     sensitive_version: str
     state: FlowState
     update_strategy: UpdateStrategy
+    # The versions of every ConfigMap and Secret the spec took values from (None: none).
+    references_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,13 @@ class UpdateParameters:
     settles_later: ClassVar[bool] = False
     event_reason: ClassVar[str | None] = None
 
-    context_id: str
+    group_id: str
+    context_id: str | None  # None: looked up by name when applied
+    context_name: str
     values: Mapping[str, str | None]  # name -> value; None removes it
     sensitive: frozenset[str]  # names among `values` set as sensitive
     before: Mapping[str, str | None]
+    sensitive_version: str | None = None  # the Secret versions the sensitive values come from, when any are set
 
     def summary(self) -> str:
         return "; ".join(
@@ -243,9 +248,24 @@ def _parameters_change(
         values[name] = None  # the context is the object's: a parameter the spec no longer has goes
     if not values:
         return None
-    before = {name: context.parameters[name].value if name in context.parameters else None for name in values}
+    before = {name: _before(context, name) for name in values}
     sensitive = frozenset(desired.sensitive) | frozenset(n for n, p in context.parameters.items() if p.sensitive)
-    return UpdateParameters(context_id=context.id, values=values, sensitive=sensitive & values.keys(), before=before)
+    return UpdateParameters(
+        group_id=group.id,
+        context_id=context.id,
+        context_name=context.name,
+        values=values,
+        sensitive=sensitive & values.keys(),
+        before=before,
+        sensitive_version=desired.sensitive_version if desired.sensitive.keys() & values.keys() else None,
+    )
+
+
+def _before(context: ObservedContext, name: str) -> str | None:
+    have = context.parameters.get(name)
+    if have is None:
+        return None
+    return HIDDEN if have.sensitive else have.value
 
 
 def _run_change(desired: DesiredFlow, group: ObservedGroup) -> SetRunState | None:

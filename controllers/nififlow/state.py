@@ -52,7 +52,7 @@ class RunState:
 
 @dataclass(frozen=True)
 class ObservedContext:
-    id: str
+    id: str | None  # None when read from a flow definition, which names contexts only
     name: str
     parameters: Mapping[str, ObservedParameter]
 

@@ -159,7 +159,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOperator]:
     kubectl("apply", "-k", str(REPO / "crds"))
-    for crd in ("kafkatopics", "elasticsearchindices"):
+    for crd in ("kafkatopics", "elasticsearchindices", "nififlows"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}.infometis.io", "--timeout=60s")
     folder = tmp_path_factory.mktemp("operator")
     kubeconfig = folder / "kubeconfig"

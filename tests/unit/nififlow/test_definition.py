@@ -8,7 +8,7 @@ import pytest
 
 from controllers.nififlow.definition import context_name, prepare
 from controllers.nififlow.normalise import FlowDefinitionInvalid, differences, flow_content, flow_contents
-from tests.unit.nififlow.flows import generate_update_log
+from tests.nifi_flows import generate_update_log
 
 OWNED = context_name("team-a", "ingest")
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from controllers.nififlow.normalise import FlowDefinitionInvalid, differences, flow_content, flow_contents
-from tests.unit.nififlow.flows import connection, generate_update_log, processor, redeployed
+from tests.nifi_flows import connection, generate_update_log, processor, redeployed
 
 
 def content(definition: dict[str, Any]) -> Any:

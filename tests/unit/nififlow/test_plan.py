@@ -30,7 +30,7 @@ from controllers.nififlow.state import (
     ObservedParameter,
     RunState,
 )
-from tests.unit.nififlow.flows import generate_update_log, redeployed
+from tests.nifi_flows import generate_update_log, redeployed
 
 CONTEXT = context_name("team-a", "ingest")
 NIFI = NiFiFacts(root_group_id="root-1", version="2.3.0")

@@ -1,0 +1,337 @@
+"""NiFiFlow on the real NiFi 2.3.0 of the stack: deploy, validation, in-place updates, parameters, drift, deletion."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+
+from tests.argocd import argocd_health
+from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
+from tests.integration.helpers import (
+    apply,
+    condition,
+    create_secret,
+    event_reasons,
+    events,
+    everything_visible,
+    get,
+    kubectl,
+    patch_spec,
+    replace_secret,
+    service_requests,
+    unique,
+    wait_for,
+    wait_ready,
+    wait_reason,
+)
+from tests.integration.nifi import PLURAL, NiFi, nifi, nifi_flow
+from tests.nifi_flows import generate_update_log, processor
+
+__all__ = ["nifi"]  # the fixture
+
+TIMEOUT = 90
+
+
+def context_of(namespace: str, name: str) -> str:
+    return f"infometis/{namespace}/{name}"
+
+
+def processors_of(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in definition["flowContents"]["processors"]}
+
+
+def ready_flow(namespace: str, name: str, definition: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    apply(namespace, nifi_flow(name, definition, **spec))
+    return wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+
+
+def queueing(name: str) -> dict[str, Any]:
+    """A flow that fills its last queue: Generate every 50 ms, Tag passes on, Log is disabled."""
+    flow = generate_update_log(name)
+    processors = processors_of(flow)
+    processors["Generate"]["schedulingPeriod"] = "50 ms"
+    processors["Tag"]["properties"] = {"source": "queued"}
+    processors["Log"]["scheduledState"] = "DISABLED"
+    flow["parameterContexts"] = {}
+    return flow
+
+
+def test_a_flow_is_deployed_in_its_own_parameter_context_started_and_shown(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("ingest")
+    obj = ready_flow(namespace, name, generate_update_log(name), parameters=[{"name": "source", "value": "kube"}])
+
+    group = nifi.group_named(name)
+    assert group is not None
+    status = obj["status"]
+    assert (status["processGroupId"], status["processGroupName"], status["state"]) == (group["id"], name, "Running")
+    assert set(nifi.run_status(group["id"]).values()) == {"Running"}
+    assert nifi.parameters(context_of(namespace, name)) == {"source": "kube"}
+    assert event_reasons(namespace, name).count("Created") == 1
+    shown = kubectl("get", "nififlows", "-n", namespace).stdout
+    assert "PROCESS GROUP" in shown and name in shown and "Running" in shown
+    assert argocd_health(obj)[0] == "Healthy"
+
+
+def test_a_flow_nifi_cannot_run_stalls_naming_each_component_with_nifis_message(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("broken")
+    flow = generate_update_log(name)
+    processors = processors_of(flow)
+    processors["Log"]["properties"]["Log Level"] = "shout"  # not one of LogAttribute's levels
+    kafka = processor("Consume", "LogAttribute", {})
+    kafka["type"] = "org.apache.nifi.kafka.processors.ConsumeKafka"  # no Kafka processors in this NiFi
+    flow["flowContents"]["processors"].append(kafka)
+    # Drop: its Log never runs, so what it queued would never drain and the namespace never go.
+    apply(namespace, nifi_flow(name, flow, parameters=[{"name": "source", "value": "x"}], updateStrategy="Drop"))
+
+    obj = wait_reason(namespace, name, "False", "InvalidFlow", plural=PLURAL, timeout=TIMEOUT)
+    message = condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert "processor Log: 'Log Level'" in message, message
+    assert "processor Consume" in message, message
+    assert obj["status"]["state"] == "Invalid"
+
+
+def test_a_changed_definition_is_replaced_in_place_in_the_same_group(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("replace")
+    definition = generate_update_log(name)
+    first = ready_flow(namespace, name, definition, parameters=[{"name": "source", "value": "a"}])
+    group_id = first["status"]["processGroupId"]
+
+    changed = copy.deepcopy(definition)  # the same export, edited: its components keep their ids
+    processors_of(changed)["Generate"]["properties"]["File Size"] = "1 KB"
+    processors_of(changed)["Tag"]["properties"]["added"] = "yes"
+    apply(namespace, nifi_flow(name, changed, parameters=[{"name": "source", "value": "b"}]))
+
+    def replaced() -> bool:
+        generate = processors_of(nifi.download(group_id))["Generate"]
+        return bool(generate["properties"]["File Size"] == "1 KB")
+
+    wait_for(replaced, timeout=TIMEOUT, what="the new definition in NiFi")
+    obj = wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    assert obj["status"]["processGroupId"] == group_id  # replaced in place, not re-created
+    assert processors_of(nifi.download(group_id))["Tag"]["properties"]["added"] == "yes"
+    assert nifi.parameters(context_of(namespace, name)) == {"source": "b"}
+    assert set(nifi.run_status(group_id).values()) == {"Running"}
+    updated = [e["message"] for e in events(namespace, name) if e["reason"] == "Updated"]
+    assert len(updated) == 1, updated
+    assert "processor Generate: properties.File Size 0B -> 1 KB" in updated[0]
+    assert "parameter source a -> b" in updated[0]
+
+
+def test_a_sensitive_parameter_comes_from_a_secret_is_set_again_when_it_changes_and_is_shown_nowhere(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("secret")
+    first_value, second_value = "first-s3cret-value", "second-s3cret-value"
+    create_secret(namespace, "flow-secrets", {"token": first_value})
+    parameters = [
+        {"name": "source", "value": "a"},
+        {"name": "token", "secretKeyRef": {"name": "flow-secrets", "key": "token"}},
+    ]
+    first = ready_flow(namespace, name, generate_update_log(name), parameters=parameters)
+    context = nifi.context(context_of(namespace, name))
+    assert context is not None
+    token = next(p["parameter"] for p in context["component"]["parameters"] if p["parameter"]["name"] == "token")
+    assert token["sensitive"] is True and token.get("value") in (None, "********")
+
+    replace_secret(namespace, "flow-secrets", {"token": second_value})
+    wait_for(
+        lambda: get(namespace, name, PLURAL)["status"].get("sensitiveVersion") != first["status"]["sensitiveVersion"],
+        timeout=TIMEOUT,
+        what="the changed Secret applied",
+    )
+    said = [e["message"] for e in events(namespace, name) if e["reason"] == "Updated"]
+    assert any("parameter token (sensitive) -> (sensitive)" in m for m in said), said
+    visible = everything_visible(namespace, operator, PLURAL)
+    assert first_value not in visible and second_value not in visible
+
+
+def test_changes_made_in_nifi_are_corrected_and_a_deleted_group_deployed_again(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("drift")
+    first = ready_flow(namespace, name, generate_update_log(name), parameters=[{"name": "source", "value": "a"}])
+    group_id = first["status"]["processGroupId"]
+
+    nifi.stop_processor(group_id, "Log")
+    nifi.set_property(group_id, "Generate", "File Size", "9 KB")
+
+    def corrected() -> bool:
+        generate = processors_of(nifi.download(group_id))["Generate"]
+        return generate["properties"]["File Size"] == "0B" and nifi.run_status(group_id)["Log"] == "Running"
+
+    wait_for(corrected, timeout=TIMEOUT, what="the flow as declared again")
+    assert "DriftCorrected" in event_reasons(namespace, name)
+
+    nifi.delete_group(group_id)
+    wait_for(
+        lambda: (g := nifi.group_named(name)) is not None and g["id"] != group_id,
+        timeout=TIMEOUT,
+        what="the group deployed again",
+    )
+    wait_for(
+        lambda: get(namespace, name, PLURAL)["status"].get("processGroupId") not in (None, group_id),
+        timeout=TIMEOUT,
+        what="the new group id in the status",
+    )
+
+
+def test_with_report_policy_changes_made_in_nifi_are_listed_and_left(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("report")
+    first = ready_flow(
+        namespace,
+        name,
+        generate_update_log(name),
+        parameters=[{"name": "source", "value": "a"}],
+        driftPolicy="Report",
+    )
+    group_id = first["status"]["processGroupId"]
+    nifi.set_property(group_id, "Generate", "File Size", "9 KB")
+
+    obj = wait_for(
+        lambda: (o := get(namespace, name, PLURAL))["status"].get("drift") and o,
+        timeout=TIMEOUT,
+        what="status.drift",
+    )
+    drift = {d["field"]: (d["actual"], d["desired"]) for d in obj["status"]["drift"]}
+    assert drift["flow.processor Generate: properties.File Size"] == ("9 KB", "0B"), drift
+    assert processors_of(nifi.download(group_id))["Generate"]["properties"]["File Size"] == "9 KB"
+
+
+def test_drain_waits_for_the_queues_and_stalls_at_its_timeout_and_drop_empties_them(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("queues")
+    definition = queueing(name)
+    first = ready_flow(namespace, name, definition, updateStrategy="Drain", drainTimeoutSeconds=5)
+    group_id = first["status"]["processGroupId"]
+    wait_for(lambda: nifi.queued(group_id) > 5, timeout=30, what="flowfiles queued")
+
+    changed = copy.deepcopy(definition)
+    processors_of(changed)["Tag"]["properties"]["added"] = "yes"
+    apply(namespace, nifi_flow(name, changed, updateStrategy="Drain", drainTimeoutSeconds=5))
+    obj = wait_reason(namespace, name, "False", "DrainTimedOut", plural=PLURAL, timeout=TIMEOUT)
+    assert "still queued" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert "added" not in processors_of(nifi.download(group_id))["Tag"]["properties"]  # not replaced
+    assert nifi.run_status(group_id)["Generate"] == "Running"  # the flow runs on as it was
+    assert "DrainStarted" in event_reasons(namespace, name)
+
+    patch_spec(namespace, name, {"updateStrategy": "Drop"}, plural=PLURAL)
+    wait_for(
+        lambda: processors_of(nifi.download(group_id))["Tag"]["properties"].get("added") == "yes",
+        timeout=TIMEOUT,
+        what="the flow replaced",
+    )
+    obj = wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    assert obj["status"]["processGroupId"] == group_id
+    updated = [e["message"] for e in events(namespace, name) if e["reason"] == "Updated"]
+    assert any("queues emptied" in m for m in updated), updated  # (and Drop lets the namespace go)
+
+
+def test_a_stopped_flow_is_replaced_at_once_keeping_its_queued_data(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("keep")
+    definition = queueing(name)
+    first = ready_flow(namespace, name, definition)
+    group_id = first["status"]["processGroupId"]
+    wait_for(lambda: nifi.queued(group_id) > 5, timeout=30, what="flowfiles queued")
+    patch_spec(namespace, name, {"state": "Stopped"}, plural=PLURAL)
+    wait_for(lambda: get(namespace, name, PLURAL)["status"].get("state") == "Stopped", timeout=TIMEOUT, what="stop")
+    time.sleep(1)
+    queued = nifi.queued(group_id)
+
+    changed = copy.deepcopy(definition)  # NiFi keeps the data of the connections the new flow still has
+    processors_of(changed)["Tag"]["properties"]["added"] = "yes"
+    apply(namespace, nifi_flow(name, changed, state="Stopped"))
+    wait_for(
+        lambda: processors_of(nifi.download(group_id))["Tag"]["properties"].get("added") == "yes",
+        timeout=TIMEOUT,
+        what="the flow replaced",
+    )
+    assert nifi.queued(group_id) == queued  # the queued flowfiles stayed where they were
+    patch_spec(namespace, name, {"updateStrategy": "Drop"}, plural=PLURAL)  # its Log never drains: let it go
+
+
+def test_deleting_the_object_removes_the_group_and_its_context_unless_retained(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    removed, kept = unique("gone"), unique("kept")
+    ready_flow(namespace, removed, generate_update_log(removed), parameters=[{"name": "source", "value": "a"}])
+    ready_flow(
+        namespace,
+        kept,
+        generate_update_log(kept),
+        parameters=[{"name": "source", "value": "a"}],
+        deletionPolicy="Retain",
+    )
+    kubectl("delete", "nififlow", removed, kept, "-n", namespace, "--timeout=90s")
+    assert nifi.group_named(removed) is None
+    assert nifi.context(context_of(namespace, removed)) is None
+    group = nifi.group_named(kept)
+    assert group is not None
+    nifi.delete_group(group["id"])
+
+
+def test_a_no_op_resync_reads_nifi_twice_and_writes_nothing(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("quiet")
+    obj = ready_flow(namespace, name, generate_update_log(name), parameters=[{"name": "source", "value": "a"}])
+
+    def alone() -> bool:  # other tests' flows, deleted with their namespaces, are gone from NiFi too
+        listed = kubectl("get", "nififlows", "-A", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+        return listed == [name]
+
+    wait_for(alone, timeout=TIMEOUT, what="no other NiFiFlow left")
+    time.sleep(RESYNC_SECONDS)  # the pass that made it Ready is over
+    obj = get(namespace, name, PLURAL)
+    before = service_requests(operator.metrics_url, "nifi")
+    events_before = len(events(namespace, name))
+
+    time.sleep(RESYNC_SECONDS * 4 + 1)
+
+    after = get(namespace, name, PLURAL)
+    assert after["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+    assert len(events(namespace, name)) == events_before
+    requests = service_requests(operator.metrics_url, "nifi")
+    made = {k: v - before.get(k, 0) for k, v in requests.items() if v - before.get(k, 0) and k != "about"}
+    assert set(made) <= {"download", "status"}, made  # ("about": the readiness probe's, every 10 s)
+    assert made.get("download", 0) >= 3 and made["download"] == made["status"], made
+
+
+def test_a_definition_from_a_configmap_key_is_deployed_and_a_missing_key_stalls(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("mapped")
+    kubectl(
+        "create",
+        "configmap",
+        "flows",
+        "-n",
+        namespace,
+        f"--from-literal=ingest.json={json.dumps(generate_update_log(name))}",
+    )
+    apply(
+        namespace,
+        nifi_flow(
+            name,
+            flowDefinitionRef={"name": "flows", "key": "ingest.json"},
+            parameters=[{"name": "source", "value": "a"}],
+        ),
+    )
+    wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    other = unique("unmapped")
+    apply(namespace, nifi_flow(other, flowDefinitionRef={"name": "flows", "key": "missing.json"}))
+    obj = wait_reason(namespace, other, "False", "FlowDefinitionInvalid", plural=PLURAL, timeout=TIMEOUT)
+    assert "has no key 'missing.json' (its keys: ingest.json)" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert nifi.group_named(other) is None
