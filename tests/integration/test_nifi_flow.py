@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.argocd import argocd_health
@@ -20,6 +21,7 @@ from tests.integration.helpers import (
     kubectl,
     patch_spec,
     replace_secret,
+    run_stack,
     service_requests,
     unique,
     wait_for,
@@ -335,3 +337,30 @@ def test_a_definition_from_a_configmap_key_is_deployed_and_a_missing_key_stalls(
     obj = wait_reason(namespace, other, "False", "FlowDefinitionInvalid", plural=PLURAL, timeout=TIMEOUT)
     assert "has no key 'missing.json' (its keys: ingest.json)" in condition(obj, "Stalled")["message"]  # type: ignore[index]
     assert nifi.group_named(other) is None
+
+
+def test_a_secured_nifi_is_reached_with_a_verified_client_certificate_and_a_reader_is_refused(
+    operator: RunningOperator, namespace: str, stack: dict[str, str]
+) -> None:
+    run_stack("start", "nifi-secure")  # on request only: HTTPS, identities mapped from client certificates
+
+    def connection(who: str) -> dict[str, str]:
+        files = {"ca.crt": "NIFI_SECURE_CA_FILE", "tls.crt": f"NIFI_SECURE{who}_CLIENT_CERT_FILE"}
+        files["tls.key"] = f"NIFI_SECURE{who}_CLIENT_KEY_FILE"
+        return {"url": stack["NIFI_SECURE_URL"], **{key: Path(stack[var]).read_text() for key, var in files.items()}}
+
+    create_secret(namespace, "nifi-admin", connection(""))
+    create_secret(namespace, "nifi-reader", connection("_READER"))
+    name, refused = unique("secured"), unique("reader")
+    ready_flow(
+        namespace,
+        name,
+        generate_update_log(name),
+        parameters=[{"name": "source", "value": "a"}],
+        clusterRef={"name": "nifi-admin"},
+    )
+    apply(namespace, nifi_flow(refused, generate_update_log(refused), clusterRef={"name": "nifi-reader"}))
+    obj = wait_reason(namespace, refused, "False", "NotAuthorized", plural=PLURAL, timeout=TIMEOUT)
+    assert "403" in condition(obj, "Stalled")["message"]  # type: ignore[index]
+    key = connection("")["tls.key"].splitlines()[1]
+    assert key not in everything_visible(namespace, operator, PLURAL)
