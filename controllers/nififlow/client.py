@@ -137,6 +137,8 @@ class NiFiClient:
         try:
             return await asyncio.to_thread(run)
         except ApiException as error:
+            if error.status == 401:
+                self._facts = None  # a token login expired: the next pass logs in again
             raise _translated(error) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             self._facts = None
