@@ -384,6 +384,7 @@ class Controller(Generic[SpecT, StatusT]):
             spec_applied=status.last_applied_generation == body["metadata"]["generation"],
             peers=peers,
             record_intent=record_intent,
+            policy=self._policy,
         )
 
     def _stalled_until_new_generation(self, body: Mapping[str, Any], token: str | None) -> bool:

@@ -84,6 +84,9 @@ class ReconcileRequest(Generic[SpecT, StatusT]):
     # Writes the Events a pass is about to earn into the status before it changes
     # the service, so a crash in between neither loses nor mislabels them.
     record_intent: Callable[[list[dict[str, Any]]], Awaitable[bool]]
+    # The tenancy policy of this kind, for limits only the service's answers can check (the core
+    # applies the rest before any service call).
+    policy: KindPolicy
 
 
 class Kind(Protocol[SpecT, StatusT]):

@@ -37,6 +37,7 @@ from controllers.core import metrics
 from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
+from controllers.core.failpoints import crash_point
 from controllers.nififlow.connection import (
     CA_CERTIFICATE,
     CLIENT_CERTIFICATE,
@@ -156,7 +157,16 @@ class NiFiClient:
             root = await self._call(
                 "root", lambda api: ProcessGroupsApi(api).get_process_group("root", _preload_content=False)
             )
-            self._facts = NiFiFacts(root_group_id=str(root["id"]), version=str(about["about"]["version"]))
+            processors = await self._rest("processor-types", "GET", "/flow/processor-types")
+            services = await self._rest("service-types", "GET", "/flow/controller-service-types")
+            restricted = frozenset(
+                str(t["type"])
+                for t in (processors.get("processorTypes") or []) + (services.get("controllerServiceTypes") or [])
+                if t.get("restricted")
+            )
+            self._facts = NiFiFacts(
+                root_group_id=str(root["id"]), version=str(about["about"]["version"]), restricted_types=restricted
+            )
             return self._facts
 
     async def probe(self, timeout: float) -> None:
@@ -235,6 +245,7 @@ class NiFiClient:
         desired = change.desired
         parent = desired.parent_id or (await self.facts()).root_group_id
         group = await self._upload(parent, desired.group_name, desired.definition)
+        crash_point("nififlow.deploy-uploaded")  # the group exists; its parameters are not set, it is stopped
         context_id = ((group.get("component") or {}).get("parameterContext") or {}).get("id")
         if context_id is None:
             raise NiFiRefused(400, f"NiFi did not bind the uploaded flow to parameter context {desired.context_name!r}")
@@ -274,6 +285,7 @@ class NiFiClient:
             lambda api: ProcessGroupsApi(api).initiate_replace_process_group(body, group_id, _preload_content=False),
         )
         request_id = request["request"]["requestId"]
+        crash_point("nififlow.replace-requested")  # NiFi replaces on its own; the request is left behind
         try:
             await self._until_complete(
                 "replace-status",

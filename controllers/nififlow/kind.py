@@ -19,7 +19,7 @@ from controllers.core.clients import ClientPool
 from controllers.core.connections import Connections
 from controllers.core.kind import Blocker, ReconcileRequest
 from controllers.core.outcome import KindCondition, Outcome
-from controllers.core.policy import KindPolicy
+from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.references import ReferenceInvalid, References
 from controllers.nififlow.client import FlowRef, NiFiClient, NiFiRefused, NiFiUnavailable
 from controllers.nififlow.connection import NIFI_CONNECTION
@@ -28,6 +28,7 @@ from controllers.nififlow.model import (
     FINALIZER,
     RESOURCE,
     FlowDeletionPolicy,
+    NiFiFlowPolicy,
     NiFiFlowSpec,
     NiFiFlowStatus,
     UpdateStrategy,
@@ -83,7 +84,7 @@ class NiFiFlowKind:
     spec_model = NiFiFlowSpec
     status_model = NiFiFlowStatus
     finalizer = FINALIZER
-    policy_model = KindPolicy
+    policy_model: type[KindPolicy] = NiFiFlowPolicy
     # A refused request or a drain that ran out of time is tried again only for a new generation
     # (or a reconcile request); an invalid flow is rechecked every resync (a service may come up).
     sticky_stall_reasons = frozenset({REFUSED, DRAIN_TIMED_OUT})
@@ -181,12 +182,24 @@ class NiFiFlowKind:
         )
 
     def plan(self, request: Request, observation: FlowObservation) -> FlowPlan:
-        if observation.desired is None:
+        desired = observation.desired
+        if desired is None:
             return FlowPlan(
                 blocker=Blocker(FLOW_INVALID, f"The flow cannot be read: {observation.invalid}. Nothing was changed.")
             )
+        restricted = sorted(
+            key
+            for key, fields in desired.content.components.items()
+            if fields.get("type") in observation.nifi.nifi.restricted_types
+        )
+        policy = request.policy
+        why = (
+            policy.restricted_refusal(request.key.namespace, restricted) if isinstance(policy, NiFiFlowPolicy) else None
+        )
+        if why is not None:
+            return FlowPlan(blocker=Blocker(NOT_PERMITTED, f"Not permitted: {why}. Nothing was changed."))
         return plan_flow(
-            observation.desired,
+            desired,
             observation.nifi,
             applied_sensitive_version=self._sensitive_version(request, observation),
             drain_expired=_drain_expired(request),

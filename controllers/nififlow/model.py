@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from controllers.core.crd import CrdInfo, PrinterColumn
 from controllers.core.model import CamelModel, CommonSpec, CommonStatus
 from controllers.core.objects import ResourceInfo
+from controllers.core.policy import EVERY_OTHER_NAMESPACE, KindPolicy
 
 RESOURCE = ResourceInfo(group="infometis.io", version="v1alpha1", plural="nififlows", kind="NiFiFlow")
 FINALIZER = "infometis.io/nififlow-deletion"
@@ -169,6 +170,31 @@ class NiFiFlowStatus(CommonStatus):
     drain_started_at: str | None = Field(
         default=None, description="When the drain before a replacement began (RFC 3339); present while it runs."
     )
+
+
+class NiFiFlowPolicy(KindPolicy):
+    """The tenancy policy's `nififlows` section (see controllers.core.policy)."""
+
+    restricted_component_namespaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Namespaces whose flows may use NiFi's restricted components (ExecuteProcess, ExecuteScript, GetFile, "
+            "PutFile, ...: they run commands and read or write files on NiFi's hosts); '*' for every namespace. "
+            "Empty (the default, with or without a policy file): none may. NiFi asks a user for a special right "
+            "to add them; the operator holds every right, so without this any namespace could use its rights."
+        ),
+    )
+
+    def restricted_refusal(self, namespace: str, restricted: list[str]) -> str | None:
+        """Why this namespace may not deploy these restricted components (described for a message); None if it may."""
+        allowed = self.restricted_component_namespaces
+        if not restricted or namespace in allowed or EVERY_OTHER_NAMESPACE in allowed:
+            return None
+        return (
+            f"the flow uses NiFi's restricted component(s) {', '.join(restricted)}, which run commands or touch "
+            f"files on NiFi's hosts; the tenancy policy (nififlows.restrictedComponentNamespaces) does not allow "
+            f"them in namespace {namespace}"
+        )
 
 
 def process_group_name_of(body: Mapping[str, Any]) -> str:

@@ -12,6 +12,8 @@ from controllers.nififlow.normalise import FlowContent
 class NiFiFacts:
     root_group_id: str  # the instance's identity: claims conflict only on one NiFi
     version: str
+    # The processor and controller service types NiFi marks restricted (they run commands or touch files).
+    restricted_types: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

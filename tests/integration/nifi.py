@@ -80,6 +80,27 @@ class NiFi:
         assert context is not None, f"no parameter context {name}"
         return {p["parameter"]["name"]: p["parameter"].get("value") for p in context["component"]["parameters"]}
 
+    def upload(self, name: str, definition: dict[str, Any]) -> str:
+        """Create a group from a flow definition under the root group, as the UI's upload does; its id."""
+        boundary = "infometis-test-boundary"
+        fields = {"groupName": name, "positionX": "0", "positionY": "0", "clientId": "test"}
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+            for key, value in fields.items()
+        ]
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="flow.json"\r\n'
+            f"Content-Type: application/json\r\n\r\n{json.dumps(definition)}\r\n"
+        )
+        request = urllib.request.Request(
+            self.url + "/process-groups/root/process-groups/upload",
+            data=("".join(parts) + f"--{boundary}--\r\n").encode(),
+            method="POST",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["id"])
+
     def delete_group(self, group_id: str) -> None:
         self.call("PUT", f"/flow/process-groups/{group_id}", {"id": group_id, "state": "STOPPED"})
         version = self.call("GET", f"/process-groups/{group_id}")["revision"]["version"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.argocd import argocd_health
-from tests.integration.conftest import RESYNC_SECONDS, RunningOperator
+from tests.integration.conftest import RESYNC_SECONDS, RunningOperator, start_operator
 from tests.integration.helpers import (
     apply,
     condition,
@@ -364,3 +367,99 @@ def test_a_secured_nifi_is_reached_with_a_verified_client_certificate_and_a_read
     assert "403" in condition(obj, "Stalled")["message"]  # type: ignore[index]
     key = connection("")["tls.key"].splitlines()[1]
     assert key not in everything_visible(namespace, operator, PLURAL)
+
+
+def test_a_restricted_component_is_refused_unless_the_tenancy_policy_allows_it(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("restricted")
+    flow = generate_update_log(name)
+    run = processor("Run", "LogAttribute", {"Command": "id"})
+    run["type"] = "org.apache.nifi.processors.standard.ExecuteProcess"  # runs commands on NiFi's hosts
+    flow["flowContents"]["processors"].append(run)
+    apply(namespace, nifi_flow(name, flow, parameters=[{"name": "source", "value": "a"}]))
+
+    obj = wait_reason(namespace, name, "False", "NotPermitted", plural=PLURAL, timeout=TIMEOUT)
+    message = condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert "processor Run" in message and "restrictedComponentNamespaces" in message, message
+    assert nifi.group_named(name) is None  # nothing reached NiFi
+
+
+def test_an_existing_group_is_adopted_and_a_second_object_for_it_conflicts(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("legacy")
+    definition = generate_update_log(name)
+    existing = nifi.upload(name, definition)
+
+    obj = ready_flow(namespace, name, definition, parameters=[{"name": "source", "value": "a"}])
+    assert obj["status"]["processGroupId"] == existing  # the group itself, not a second one
+    assert "Adopted" in event_reasons(namespace, name) and "Created" not in event_reasons(namespace, name)
+
+    second = unique("second")
+    apply(namespace, nifi_flow(second, definition, processGroupName=name))
+    wait_reason(namespace, second, "False", "ResourceConflict", plural=PLURAL, timeout=TIMEOUT)
+    group = nifi.group_named(name)  # (one group of that name: it asserts so)
+    assert group is not None and group["id"] == existing
+
+
+def test_a_stopped_nifi_shows_as_retrying_and_the_flow_recovers_when_it_is_back(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("outage")
+    first = ready_flow(namespace, name, generate_update_log(name), parameters=[{"name": "source", "value": "a"}])
+    try:
+        run_stack("stop", "nifi")
+        obj = wait_reason(namespace, name, "False", "ProgressingWithRetry", plural=PLURAL, timeout=TIMEOUT)
+        assert "127.0.0.1:29080" in condition(obj, "Reconciling")["message"]  # type: ignore[index]
+    finally:
+        run_stack("start", "nifi")
+    obj = wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    assert obj["status"]["processGroupId"] == first["status"]["processGroupId"]
+    assert set(nifi.run_status(obj["status"]["processGroupId"]).values()) == {"Running"}
+
+
+def test_an_operator_killed_while_deploying_or_replacing_resumes_without_a_second_group(
+    operator: RunningOperator,
+    namespace: str,
+    nifi: NiFi,
+    session_operator_paused: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = unique("crash")
+    log = tmp_path / "operator.log"
+    definition = generate_update_log(name)
+
+    def killed_at(point: str) -> None:
+        monkeypatch.setenv("INFOMETIS_CRASH_AT", point)
+        process = start_operator(operator, namespace, log)
+        monkeypatch.delenv("INFOMETIS_CRASH_AT")
+        assert process.wait(timeout=120) == -signal.SIGKILL, f"the operator never reached {point}"
+
+    apply(namespace, nifi_flow(name, definition, parameters=[{"name": "source", "value": "a"}]))
+    killed_at("nififlow.deploy-uploaded")  # the group made, its parameters not set
+    changed = copy.deepcopy(definition)
+    processors_of(changed)["Generate"]["properties"]["File Size"] = "1 KB"
+    process = start_operator(operator, namespace, log)
+    try:
+        wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    apply(namespace, nifi_flow(name, changed, parameters=[{"name": "source", "value": "a"}]))
+    killed_at("nififlow.replace-requested")  # NiFi replaces on its own; nobody waits or tidies up
+
+    process = start_operator(operator, namespace, log)
+    try:
+        obj = wait_ready(namespace, name, plural=PLURAL, timeout=TIMEOUT)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+    group = nifi.group_named(name)  # one group of that name: it asserts so
+    assert group is not None and group["id"] == obj["status"]["processGroupId"]
+    assert processors_of(nifi.download(group["id"]))["Generate"]["properties"]["File Size"] == "1 KB"
+    assert nifi.parameters(context_of(namespace, name)) == {"source": "a"}
+    reasons = event_reasons(namespace, name)
+    assert (reasons.count("Created"), reasons.count("Updated"), reasons.count("Adopted")) == (1, 1, 0), reasons
+    assert "Traceback" not in log.read_text(errors="replace")

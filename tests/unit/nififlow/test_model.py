@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from controllers.core.crd import crd_manifest
-from controllers.nififlow.model import CRD, FlowDeletionPolicy, FlowState, NiFiFlowSpec, UpdateStrategy
+from controllers.nififlow.model import CRD, FlowDeletionPolicy, FlowState, NiFiFlowPolicy, NiFiFlowSpec, UpdateStrategy
 
 
 def test_defaults_run_the_flow_drain_on_update_and_delete_with_the_object() -> None:
@@ -40,3 +40,14 @@ def test_the_crd_states_the_same_rules_for_the_api_server() -> None:
     parameter = schema["properties"]["spec"]["properties"]["parameters"]["items"]
     assert parameter["x-kubernetes-validations"][0]["rule"] == "has(self.value) != has(self.secretKeyRef)"
     assert schema["properties"]["spec"]["properties"]["flowDefinition"]["x-kubernetes-preserve-unknown-fields"]
+
+
+def test_restricted_components_are_refused_unless_the_policy_names_the_namespace() -> None:
+    restricted = ["processor Run"]
+    assert "restrictedComponentNamespaces" in (NiFiFlowPolicy().restricted_refusal("team-a", restricted) or "")
+    assert NiFiFlowPolicy().restricted_refusal("team-a", []) is None
+    named = NiFiFlowPolicy.model_validate({"restrictedComponentNamespaces": ["team-a"]})
+    assert named.restricted_refusal("team-a", restricted) is None
+    assert named.restricted_refusal("team-b", restricted) is not None
+    every = NiFiFlowPolicy.model_validate({"restrictedComponentNamespaces": ["*"]})
+    assert every.restricted_refusal("team-b", restricted) is None
