@@ -74,6 +74,10 @@ class NiFiUnavailable(Exception):
     """NiFi did not answer, or answered with a failure worth retrying (5xx, 409 while busy, timeouts)."""
 
 
+class FlowNotDrained(Exception):
+    """A group to delete under Drain still holds queued data (and, maybe, nothing runs to drain it)."""
+
+
 class NiFiRefused(Exception):
     """NiFi refused the request (4xx): the same request would be refused again."""
 

@@ -21,7 +21,7 @@ from controllers.core.kind import Blocker, ReconcileRequest
 from controllers.core.outcome import KindCondition, Outcome
 from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.references import ReferenceInvalid, References
-from controllers.nififlow.client import FlowRef, NiFiClient, NiFiRefused, NiFiUnavailable
+from controllers.nififlow.client import FlowNotDrained, FlowRef, NiFiClient, NiFiRefused, NiFiUnavailable
 from controllers.nififlow.connection import NIFI_CONNECTION
 from controllers.nififlow.definition import context_name, prepare
 from controllers.nififlow.model import (
@@ -51,6 +51,7 @@ from controllers.nififlow.state import Observation
 NOT_AUTHORIZED = "NotAuthorized"
 REFUSED = "NiFiRefused"
 FLOW_INVALID = "FlowDefinitionInvalid"
+QUEUED_DATA_KEPT = "QueuedDataKept"
 DRAIN_POLL_SECONDS = 2.0
 # How long one deletion attempt waits for a Drain; the next attempt goes on waiting.
 DELETE_DRAIN_WAIT_SECONDS = 30.0
@@ -88,7 +89,7 @@ class NiFiFlowKind:
     # A refused request or a drain that ran out of time is tried again only for a new generation
     # (or a reconcile request); an invalid flow is rechecked every resync (a service may come up).
     sticky_stall_reasons = frozenset({REFUSED, DRAIN_TIMED_OUT})
-    service_errors: tuple[type[Exception], ...] = (NiFiUnavailable, NiFiRefused)
+    service_errors: tuple[type[Exception], ...] = (NiFiUnavailable, NiFiRefused, FlowNotDrained)
 
     def __init__(
         self,
@@ -266,18 +267,26 @@ class NiFiFlowKind:
         drop = request.spec.update_strategy is UpdateStrategy.DROP
         if group is not None and not drop and group.run.queued:
             # Drain: nothing new comes in; what is queued flows out before the group goes.
+            if group.run.running <= group.run.sources_running:
+                raise FlowNotDrained(
+                    f"{group.run.queued} flowfile(s) are queued and nothing downstream runs to drain them"
+                )
             if group.run.sources_running:
                 await client.stop_sources(StopSources(group_id=group.id, queued=group.run.queued))
             queued = await client.wait_drained(group.id, DELETE_DRAIN_WAIT_SECONDS)
             if queued:
-                raise NiFiUnavailable(
-                    f"draining {queued} queued flowfile(s) before deleting the group (updateStrategy: Drain; "
-                    "set Drop to discard them)"
-                )
+                raise FlowNotDrained(f"{queued} flowfile(s) are still queued after {DELETE_DRAIN_WAIT_SECONDS:.0f}s")
         await client.delete(group.id if group else None, owned, drop_queued=drop)
 
     def failure(self, client: NiFiClient, name: str, change: Change | None, error: Exception) -> Outcome:
         redact = client.connection.redact
+        if isinstance(error, FlowNotDrained):
+            # Rechecked every resync: the data draining, Drop or Retain lets the object go.
+            return Outcome.stalled(
+                QUEUED_DATA_KEPT,
+                f"{error}, and updateStrategy is Drain, so the group stays. Let the flow drain, set "
+                "updateStrategy: Drop to discard the data, or deletionPolicy: Retain to keep the group.",
+            )
         if isinstance(error, NiFiRefused):
             what = f"reading flow '{name}'" if change is None else f"changing flow '{name}' ({change.summary()})"
             if error.status in (401, 403):

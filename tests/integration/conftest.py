@@ -136,7 +136,10 @@ class RunningOperator:
         """The body of `path` once it answers `status`."""
         deadline = time.monotonic() + timeout
         while True:
-            answer, body = self.probe(path)
+            try:
+                answer, body = self.probe(path)
+            except urllib.error.URLError as error:  # not serving yet (the operator is starting)
+                answer, body = 0, {"error": str(error)}
             if answer == status:
                 return body
             if time.monotonic() > deadline:

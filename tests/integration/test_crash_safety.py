@@ -75,10 +75,14 @@ def test_killed_mid_rollout_each_change_is_announced_once_and_nothing_is_adopted
         process.wait(timeout=20)
 
     assert kills == 12
+    updated = 0
     for name in names:
         said = [(e["reason"], e["message"]) for e in events(namespace, name) if e["reason"] in CHANGE_REASONS]
         reasons = Counter(reason for reason, _ in said)
         assert reasons["Created"] == 1 and reasons["Adopted"] == 0, (name, said)
         assert len(said) == len(set(said)), f"{name}: an Event said twice: {said}"
-        assert reasons["Updated"] >= 1, (name, said)
+        updated += reasons["Updated"]
+    # A topic the first operators never reached is created with the last spec, needing no update;
+    # the kills must still have fallen among updates somewhere.
+    assert updated >= 1
     assert "Traceback" not in log.read_text(errors="replace")

@@ -21,6 +21,11 @@ OWN_LOOPS = {
     "elasticsearchindex-unmanaged-report",
     "elasticsearch-clients",
     "elasticsearch-default-probe",
+    "nififlow-worker",
+    "nififlow-resync",
+    "nififlow-unmanaged-report",
+    "nifi-clients",
+    "nifi-default-probe",
 }
 
 
@@ -30,7 +35,7 @@ def test_liveness_names_every_loop_and_readiness_every_dependency(operator: Runn
     assert body == {
         "status": "ok",
         "failing": [],
-        "checks": {"kafka-default": "ok", "elasticsearch-default": "ok", "kubernetes-api": "ok"},
+        "checks": {"kafka-default": "ok", "elasticsearch-default": "ok", "nifi-default": "ok", "kubernetes-api": "ok"},
     }
     status, body = operator.probe("/healthz")
     assert status == 200
@@ -74,7 +79,7 @@ def test_topics_no_object_manages_are_listed_and_counted_and_left_alone(
     gauge = [
         line
         for line in urlopen(operator.metrics_url, timeout=5).read().decode().splitlines()
-        if line.startswith("infometis_unmanaged_resources{")
+        if line.startswith("infometis_unmanaged_resources{") and 'kind="KafkaTopic"' in line
     ]
     assert gauge and all(float(line.split()[-1]) >= 1 for line in gauge)
     assert describe(kafka_admin, stray) is not None

@@ -460,6 +460,29 @@ def test_an_operator_killed_while_deploying_or_replacing_resumes_without_a_secon
     assert group is not None and group["id"] == obj["status"]["processGroupId"]
     assert processors_of(nifi.download(group["id"]))["Generate"]["properties"]["File Size"] == "1 KB"
     assert nifi.parameters(context_of(namespace, name)) == {"source": "a"}
-    reasons = event_reasons(namespace, name)
-    assert (reasons.count("Created"), reasons.count("Updated"), reasons.count("Adopted")) == (1, 1, 0), reasons
+    said = [(e["reason"], e["message"]) for e in events(namespace, name)]
+    reasons = [reason for reason, _ in said]
+    assert (reasons.count("Created"), reasons.count("Adopted")) == (1, 0), said
+    replaced = [m for r, m in said if r == "Updated" and "File Size 0B -> 1 KB" in m]
+    assert len(replaced) == 1, said  # the replacement announced once, though the operator died during it
+    assert len(said) == len(set(said)), said
     assert "Traceback" not in log.read_text(errors="replace")
+
+
+def test_deleting_under_drain_keeps_data_that_does_not_drain_until_drop_is_chosen(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    name = unique("undrained")
+    first = ready_flow(namespace, name, queueing(name))  # its Log is disabled: what reaches it stays queued
+    group_id = first["status"]["processGroupId"]
+    wait_for(lambda: nifi.queued(group_id) > 5, timeout=30, what="flowfiles queued")
+
+    kubectl("delete", "nififlow", name, "-n", namespace, "--wait=false")
+    obj = wait_reason(namespace, name, "False", "QueuedDataKept", plural=PLURAL, timeout=TIMEOUT)
+    message = condition(obj, "Stalled")["message"]  # type: ignore[index]
+    assert "flowfile(s) are still queued after 30s, and updateStrategy is Drain" in message, message
+    assert nifi.run_status(group_id)["Generate"] == "Stopped"  # nothing new came in meanwhile
+    assert nifi.group_named(name) is not None and nifi.queued(group_id) > 0
+
+    patch_spec(namespace, name, {"updateStrategy": "Drop"}, plural=PLURAL)
+    wait_for(lambda: nifi.group_named(name) is None, timeout=TIMEOUT, what="the group deleted with its data")
