@@ -47,14 +47,21 @@ class NiFi:
         return {p["component"]["name"]: p for p in listing}
 
     def set_property(self, group_id: str, processor: str, name: str, value: str) -> None:
-        """As the UI does it: NiFi changes a processor's configuration only while it is stopped."""
-        self.stop_processor(group_id, processor)
-        entity = self.processors(group_id)[processor]
-        body = {
-            "revision": entity["revision"],
-            "component": {"id": entity["id"], "config": {"properties": {name: value}}},
-        }
-        self.call("PUT", f"/processors/{entity['id']}", body)
+        """As the UI does it: NiFi changes a processor's configuration only while it is stopped. The
+        operator may start it again in between (correcting drift): then stop it and try again."""
+        for attempt in range(5):
+            self.stop_processor(group_id, processor)
+            entity = self.processors(group_id)[processor]
+            body = {
+                "revision": entity["revision"],
+                "component": {"id": entity["id"], "config": {"properties": {name: value}}},
+            }
+            try:
+                self.call("PUT", f"/processors/{entity['id']}", body)
+                return
+            except urllib.error.HTTPError as error:
+                if error.code not in (400, 409) or attempt == 4:
+                    raise
 
     def stop_processor(self, group_id: str, processor: str) -> None:
         entity = self.processors(group_id)[processor]
