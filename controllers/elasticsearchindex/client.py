@@ -36,6 +36,7 @@ from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
 from controllers.core.failpoints import crash_point
+from controllers.core.tls import verifying_context
 from controllers.elasticsearchindex.connection import (
     API_KEY,
     CA_CERTIFICATE,
@@ -105,16 +106,7 @@ def _ssl_context(connection: Connection) -> ssl.SSLContext | None:
         if properties.get(CA_CERTIFICATE):
             raise ClusterRefInvalid(f"{connection.name}: {CA_CERTIFICATE} is given but {URL} is not https://")
         return None
-    context = ssl.create_default_context()
-    if properties.get(CA_CERTIFICATE):
-        try:
-            context.load_verify_locations(cadata=properties[CA_CERTIFICATE])
-        except (ssl.SSLError, ValueError) as error:
-            raise ClusterRefInvalid(f"{connection.name}: {CA_CERTIFICATE} is not a PEM certificate: {error}") from None
-    if insecure == "true":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
+    return verifying_context(connection, ca_key=CA_CERTIFICATE, insecure_key=INSECURE_SKIP_TLS_VERIFY)
 
 
 def _check(connection: Connection) -> None:

@@ -38,6 +38,7 @@ from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
 from controllers.core.failpoints import crash_point
+from controllers.core.tls import verifying_context
 from controllers.nififlow.connection import (
     CA_CERTIFICATE,
     CLIENT_CERTIFICATE,
@@ -647,18 +648,7 @@ def _ssl_context(connection: Connection) -> ssl.SSLContext | None:
     properties = connection.properties
     if not properties[URL].startswith("https://"):
         return None
-    insecure = properties.get(INSECURE_SKIP_TLS_VERIFY, "false").strip().lower()
-    if insecure not in ("true", "false"):
-        raise ClusterRefInvalid(f"{connection.name}: {INSECURE_SKIP_TLS_VERIFY} must be 'true' or 'false'")
-    context = ssl.create_default_context()
-    if properties.get(CA_CERTIFICATE):
-        try:
-            context.load_verify_locations(cadata=properties[CA_CERTIFICATE])
-        except (ssl.SSLError, ValueError) as error:
-            raise ClusterRefInvalid(f"{connection.name}: {CA_CERTIFICATE} is not a PEM certificate: {error}") from None
-    if insecure == "true":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = verifying_context(connection, ca_key=CA_CERTIFICATE, insecure_key=INSECURE_SKIP_TLS_VERIFY)
     if properties.get(CLIENT_CERTIFICATE):
         # The ssl module reads a certificate chain from files only: private ones, gone once read.
         with tempfile.TemporaryDirectory(prefix="infometis-nifi-") as folder:
