@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch clean
+.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-kafka  the KafkaTopic benchmark (N=1000 by default; BENCH_ARGS=--topics 200)"
 	@echo "make bench-elasticsearch  the ElasticsearchIndex benchmark (N=200 by default;"
 	@echo "                  BENCH_ARGS='--indices 500 --server opensearch')"
+	@echo "make bench-nifi   the NiFiFlow benchmark (N=50 by default; BENCH_ARGS=--flows 10)"
 	@echo "make stack-down   stop the local stack (hack/stack down)"
 
 venv: $(VENV)/.installed
@@ -61,6 +62,9 @@ bench-kafka: stack-up
 
 bench-elasticsearch: stack-up
 	@$(STACK_ENV) && $(VENV_PY) hack/bench/elasticsearch_indices.py $(BENCH_ARGS)
+
+bench-nifi: stack-up
+	@$(STACK_ENV) && $(VENV_PY) hack/bench/nifi_flows.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
+REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "infometis.io", "v1alpha1"
+# How many client threads create the objects: a GitOps tool applying a folder of files.
+APPLY_THREADS = 16
 
 
 def say(message: str) -> None:
@@ -32,6 +40,40 @@ def count_ready(namespace: str, plural: str) -> int:
         ):
             ready += 1
     return ready
+
+
+def create_objects(namespace: str, plural: str, manifests: Sequence[dict[str, Any]]) -> None:
+    """Create the objects concurrently (APPLY_THREADS at a time), as a GitOps apply of many files would."""
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = APPLY_THREADS  # a connection per thread: none opened and dropped
+    with client.ApiClient(configuration) as api_client:
+        api = client.CustomObjectsApi(api_client)
+
+        def create(manifest: dict[str, Any]) -> None:
+            api.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, manifest)
+
+        with ThreadPoolExecutor(max_workers=APPLY_THREADS) as pool:
+            list(pool.map(create, manifests))
+
+
+def delete_namespace(name: str, timeout: float = 120) -> None:
+    """Delete a namespace and wait until it is gone (at most `timeout` seconds, then say so)."""
+    core = client.CoreV1Api()
+    try:
+        core.delete_namespace(name)
+    except client.ApiException as error:
+        if error.status != 404:
+            raise
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            core.read_namespace(name)
+        except client.ApiException as error:
+            if error.status == 404:
+                return
+            raise
+        time.sleep(0.5)
+    say(f"namespace {name} is still terminating after {timeout:.0f}s")
 
 
 def wait_all_ready(namespace: str, plural: str, count: int, timeout: float) -> float:
@@ -71,6 +113,33 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def metric_delta(before: str, after: str, name: str, **labels: str) -> float:
+    return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+
+def requests_by_type(text: str, service: str) -> dict[str, float]:
+    """The operator's protocol requests to one service (its metrics label), by request type."""
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("infometis_service_protocol_requests_total{") and f'service="{service}"' in line:
+            request = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))["request"]
+            counts[request] = counts.get(request, 0.0) + float(line.split()[-1])
+    return counts
+
+
+def wait_metrics(url: str, timeout: float = 30) -> None:
+    """Wait until the operator's /metrics answers."""
+    started = time.monotonic()
+    while True:
+        try:
+            scrape(url)
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"the operator's metrics did not answer at {url} within {timeout:.0f}s") from None
+            time.sleep(0.2)
+
+
 def apiserver_metrics() -> str:
     configuration = client.Configuration.get_default_copy()
     context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
@@ -78,9 +147,15 @@ def apiserver_metrics() -> str:
     return scrape(configuration.host + "/metrics", context)
 
 
-def apiserver_writes(text: str, plural: str) -> float:
-    """Writes the API server served for the kind and for Events."""
-    return metric_sum(text, "apiserver_request_total", verb="POST|PUT|PATCH|DELETE|APPLY", resource=f"{plural}|events")
+# The writes an operator makes: it creates, updates and patches, and never deletes its objects or Events.
+# Kubernetes' namespace controller does delete: every kind's collection in each terminating namespace, again
+# and again while one is stuck on a finalizer, whoever's namespace it is (the metrics name no namespace).
+OPERATOR_WRITE_VERBS = "POST|PUT|PATCH|APPLY"
+
+
+def apiserver_writes(text: str, plural: str, verbs: str = "POST|PUT|PATCH|DELETE|APPLY") -> float:
+    """Writes the API server served for the kind and for Events (`verbs`: a regular expression)."""
+    return metric_sum(text, "apiserver_request_total", verb=verbs, resource=f"{plural}|events")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -90,8 +165,45 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def start_operator(
+    controller: str, namespace: str, resync_interval: float, metrics_port: int, log_path: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    """`python -m controllers` for one service, watching one namespace, its /metrics on its own port and no
+    health port, logging warnings and errors to `log_path` (`extra` flags come last: they may change that)."""
+    log_path.parent.mkdir(exist_ok=True)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "controllers",
+                "--controllers", controller,
+                "--namespace", namespace,
+                "--resync-interval", f"{resync_interval}s",
+                "--metrics-port", str(metrics_port),
+                "--health-port", "0",
+                "--log-level", "WARNING",
+                *extra,
+            ],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def stop_operator(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

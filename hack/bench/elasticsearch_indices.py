@@ -21,15 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +37,22 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
+    APPLY_THREADS,
     apiserver_metrics,
     apiserver_writes,
+    create_objects,
+    delete_namespace,
     free_port,
-    metric_sum,
+    metric_delta,
     peak_rss_mb,
     ready_condition,
+    requests_by_type,
     say,
     scrape,
+    start_operator,
+    stop_operator,
     wait_all_ready,
+    wait_metrics,
 )
 
 from controllers.core.kube import KubeApi  # noqa: E402
@@ -65,7 +68,6 @@ SERVICE = "elasticsearch"  # the operator's metrics label for both servers
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "5s"}
 MAPPINGS = {"properties": {"user_id": {"type": "keyword"}, "created_at": {"type": "date"}}}
 PATCH_CONCURRENCY = 32
-APPLY_THREADS = 16
 
 
 def index_manifest(name: str) -> dict[str, Any]:
@@ -83,36 +85,6 @@ def index_names(prefix: str, run: str, n: int, length: int) -> list[str]:
     short = f"{prefix}{run}-"
     pad = "x" * max(0, length - len(short) - width - 1)
     return [f"{short}{pad}{'-' if pad else ''}{i:0{width}d}" for i in range(n)]
-
-
-def create_objects(namespace: str, names: list[str]) -> None:
-    """Create the objects concurrently, as a GitOps apply of many files would."""
-    api = client.CustomObjectsApi()
-
-    def create(name: str) -> None:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, index_manifest(name))
-
-    with ThreadPoolExecutor(max_workers=APPLY_THREADS) as pool:
-        list(pool.map(create, names))
-
-
-def delete_namespace(name: str, timeout: float = 120) -> None:
-    core = client.CoreV1Api()
-    try:
-        core.delete_namespace(name)
-    except client.ApiException as error:
-        if error.status != 404:
-            raise
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            core.read_namespace(name)
-        except client.ApiException as error:
-            if error.status == 404:
-                return
-            raise
-        time.sleep(0.5)
-    say(f"namespace {name} is still terminating after {timeout:.0f}s")
 
 
 # --- the search server, through its official client ------------------------------------------
@@ -154,7 +126,7 @@ def server_version(server: str, url: str) -> str:
 
 def floor_seconds(server: str, url: str, namespace: str, names: list[str], concurrency: int) -> float:
     """N create-index requests with the official client, then one status patch per object."""
-    create_objects(namespace, names)
+    create_objects(namespace, PLURAL, [index_manifest(n) for n in names])
     listed = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     uids = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
 
@@ -188,34 +160,6 @@ def floor_seconds(server: str, url: str, namespace: str, names: list[str], concu
             await kube.close()
 
     return asyncio.run(run())
-
-
-# --- metrics -----------------------------------------------------------------------------
-
-
-def metric_delta(before: str, after: str, name: str, **labels: str) -> float:
-    return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
-
-
-def requests_by_type(text: str) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("infometis_service_protocol_requests_total{") and f'service="{SERVICE}"' in line:
-            request = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")]))["request"]
-            counts[request] = counts.get(request, 0.0) + float(line.split()[-1])
-    return counts
-
-
-def wait_metrics(url: str, timeout: float = 30) -> None:
-    started = time.monotonic()
-    while True:
-        try:
-            scrape(url)
-            return
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() - started > timeout:
-                raise SystemExit(f"the operator's metrics did not answer at {url} within {timeout:.0f}s") from None
-            time.sleep(0.2)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -268,28 +212,16 @@ def main() -> None:
     client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
     metrics_port = free_port()
     log_path = REPO / "bench-results" / f"operator-es-{run}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        operator = subprocess.Popen(
-            [
-                sys.executable, "-m", "controllers",
-                "--controllers", "elasticsearch",
-                "--elasticsearch-url", url,
-                "--namespace", namespace,
-                "--resync-interval", f"{args.resync_interval}s",
-                "--metrics-port", str(metrics_port),
-                "--health-port", "0",
-                "--log-level", "WARNING",
-            ],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    operator = start_operator(
+        "elasticsearch", namespace, args.resync_interval, metrics_port, log_path, "--elasticsearch-url", url
+    )
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
         wait_metrics(metrics_url)
         time.sleep(1)
         say(f"operator: applying {n} ElasticsearchIndex objects at once")
         apply_started = time.monotonic()
-        create_objects(namespace, names)
+        create_objects(namespace, PLURAL, [index_manifest(n) for n in names])
         applied = time.monotonic() - apply_started
         say(f"operator: applied in {applied:.1f}s; waiting for all Ready")
         ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=900)
@@ -305,15 +237,14 @@ def main() -> None:
         after = scrape(metrics_url)
         rss = peak_rss_mb(operator.pid)
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
+        stop_operator(operator)
         delete_namespace(namespace)
         delete_indices(args.server, url, names)
     say(f"cleaned up: namespaces {floor_namespace} and {namespace}, {2 * n} indices")
 
     periods = args.idle_periods
     kube_writes = metric_delta(before, after, "infometis_kube_writes_total")
-    idle = {k: v - requests_by_type(before).get(k, 0.0) for k, v in requests_by_type(after).items()}
+    idle = {k: v - requests_by_type(before, SERVICE).get(k, 0.0) for k, v in requests_by_type(after, SERVICE).items()}
     idle = {k: v for k, v in idle.items() if v}
     observe_calls = metric_delta(before, after, "infometis_service_calls_total", operation="observe")
     observe_items = metric_delta(before, after, "infometis_service_call_items_total", operation="observe")
@@ -328,7 +259,7 @@ def main() -> None:
         say(f"idle: {request}: {count:.0f} ({count / periods:.1f} per resync)")
     say(f"idle: observe batches {observe_calls:.0f} covering {observe_items:.0f} objects")
     say(f"idle: operator's Kubernetes writes {kube_writes:.0f}, API server's count {api_writes:.0f}")
-    burst = requests_by_type(busy)
+    burst = requests_by_type(busy, SERVICE)
     say("burst (start to all Ready): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(burst.items())))
 
     ratio = ready_after_last_apply / floor
