@@ -5,10 +5,21 @@ from __future__ import annotations
 import copy
 import itertools
 import uuid
+from pathlib import Path
 from typing import Any
 
-STANDARD = {"group": "org.apache.nifi", "artifact": "nifi-standard-nar", "version": "2.3.0"}
-UPDATE_ATTRIBUTE = {"group": "org.apache.nifi", "artifact": "nifi-update-attribute-nar", "version": "2.3.0"}
+
+def _nifi_version() -> str:
+    """The NiFi the stack runs: flows name its bundles' version."""
+    for line in (Path(__file__).resolve().parents[1] / "hack" / "versions.env").read_text().splitlines():
+        if line.startswith("NIFI_VERSION="):
+            return line.partition("=")[2]
+    raise AssertionError("hack/versions.env pins no NIFI_VERSION")
+
+
+NIFI_VERSION = _nifi_version()
+STANDARD = {"group": "org.apache.nifi", "artifact": "nifi-standard-nar", "version": NIFI_VERSION}
+UPDATE_ATTRIBUTE = {"group": "org.apache.nifi", "artifact": "nifi-update-attribute-nar", "version": NIFI_VERSION}
 _positions = itertools.count()
 
 

@@ -163,7 +163,7 @@ async def _sync(
         return _with(waiting, events, facts, kind.conditions(observation))
     verdict = kind.verdict(request, observation, plan, applied=done)
     if verdict.phase is Phase.READY:
-        facts["lastAppliedReferences"] = kind.references_version(observation)  # applied with this generation
+        facts["lastAppliedReferences"] = references  # as read when this pass planned what it applied
     return _with(verdict, events, facts, kind.conditions(observation))
 
 

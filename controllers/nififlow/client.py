@@ -251,12 +251,9 @@ class NiFiClient:
         parent = desired.parent_id or (await self.facts()).root_group_id
         group = await self._upload(parent, desired.group_name, desired.definition)
         crash_point("nififlow.deploy-uploaded")  # the group exists; its parameters are not set, it is stopped
-        context_id = ((group.get("component") or {}).get("parameterContext") or {}).get("id")
-        if context_id is None:
-            raise NiFiRefused(400, f"NiFi did not bind the uploaded flow to parameter context {desired.context_name!r}")
         values: dict[str, str | None] = {**desired.parameters, **desired.sensitive}
         if values:
-            await self._update_context(str(context_id), values, frozenset(desired.sensitive))
+            await self._update_context(_bound_context_id(group), values, frozenset(desired.sensitive))
         if desired.state is FlowState.RUNNING:
             await self._run(str(group["id"]), FlowState.RUNNING)
 
@@ -319,9 +316,7 @@ class NiFiClient:
             await self._rest("processor-run-status", "PUT", f"/processors/{processor_id}/run-status", body)
 
     async def update_parameters(self, change: UpdateParameters) -> None:
-        context_id = change.context_id or await self._context_id(change.context_name)
-        assert context_id is not None  # _context_id raises when it is missing
-        await self._update_context(context_id, dict(change.values), change.sensitive)
+        await self._update_context(await self._bound_context_id(change.group_id), dict(change.values), change.sensitive)
 
     async def set_run_state(self, change: SetRunState) -> None:
         await self._run(change.group_id, change.state)
@@ -347,7 +342,7 @@ class NiFiClient:
                     group_id, version=str(version), client_id=CLIENT_ID, _preload_content=False
                 ),
             )
-        context_id = await self._context_id(context_name, missing_ok=True)
+        context_id = await self._context_named(context_name)
         if context_id is not None:
             context = await self._call(
                 "context",
@@ -432,19 +427,21 @@ class NiFiClient:
 
         return await self._call(operation, call)
 
+    async def _bound_context_id(self, group_id: str) -> str:
+        return _bound_context_id(await self._group(group_id))
+
     async def _group(self, group_id: str) -> Any:
         return await self._call(
             "group", lambda api: ProcessGroupsApi(api).get_process_group(group_id, _preload_content=False)
         )
 
-    async def _context_id(self, name: str, *, missing_ok: bool = False) -> str | None:
+    async def _context_named(self, name: str) -> str | None:
+        """The id of the parameter context of that name, if there is one."""
         listing = await self._call("contexts", lambda api: FlowApi(api).get_parameter_contexts(_preload_content=False))
         for entity in listing.get("parameterContexts") or []:
             if (entity.get("component") or {}).get("name") == name:
                 return str(entity["id"])
-        if missing_ok:
-            return None
-        raise NiFiUnavailable(f"parameter context {name!r} is not there (yet)")
+        return None
 
     async def _update_context(
         self, context_id: str, values: Mapping[str, str | None], sensitive: frozenset[str]
@@ -554,7 +551,7 @@ class _Tree:
             )
             for p in context.get("parameters") or []
         }
-        return ObservedContext(id=None, name=name, parameters=parameters)
+        return ObservedContext(name=name, parameters=parameters)
 
     def observed(self, found: tuple[str, Mapping[str, Any], str]) -> ObservedGroup:
         group_id, group, parent_id = found
@@ -596,6 +593,14 @@ class _Tree:
             sources_running=sources_running,
             queued=queued,
         )
+
+
+def _bound_context_id(group: Mapping[str, Any]) -> str:
+    """The id of the parameter context a group entity (as NiFi answers it) is bound to."""
+    context = (group.get("component") or {}).get("parameterContext")
+    if not context:
+        raise NiFiRefused(400, f"process group {group.get('id')} is bound to no parameter context")
+    return str(context["id"])
 
 
 def _every_source_processor(group: Mapping[str, Any]) -> list[str]:

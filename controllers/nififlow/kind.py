@@ -131,11 +131,13 @@ class NiFiFlowKind:
             recorded_id=request.status.process_group_id,
             context_name=owned,
         )
+        desired: DesiredFlow | None = None
+        invalid: str | None = None
         try:
             desired = await self._desired(request, owned)
         except (ReferenceInvalid, FlowDefinitionInvalid) as error:
-            return FlowObservation(nifi=await client.observe(ref), desired=None, invalid=str(error))
-        return FlowObservation(nifi=await client.observe(ref), desired=desired)
+            invalid = str(error)
+        return FlowObservation(nifi=await client.observe(ref), desired=desired, invalid=invalid)
 
     async def _desired(self, request: Request, owned: str) -> DesiredFlow:
         spec, namespace = request.spec, request.key.namespace

@@ -195,7 +195,7 @@ def _keyed_by_label(
         same.sort(key=lambda c: json.dumps(_fields(c, {}), sort_keys=True, default=str))
         for number, component in enumerate(same, start=1):
             suffix = "" if number == 1 else f"#{number}"
-            yield (f"{prefix} {label}{suffix}" if label else f"{prefix}{suffix or ''}"), component
+            yield (f"{prefix} {label}{suffix}" if label else f"{prefix}{suffix}"), component
 
 
 def _connection_label(connection: Mapping[str, Any], keys_by_id: Mapping[str, str], path: str) -> str:

@@ -111,8 +111,7 @@ class UpdateParameters:
     settles_later: ClassVar[bool] = False
     event_reason: ClassVar[str | None] = None
 
-    group_id: str
-    context_id: str | None  # None: looked up by name when applied
+    group_id: str  # the group bound to the context, which names the context's id
     context_name: str
     values: Mapping[str, str | None]  # name -> value; None removes it
     sensitive: frozenset[str]  # names among `values` set as sensitive
@@ -252,7 +251,6 @@ def _parameters_change(
     sensitive = frozenset(desired.sensitive) | frozenset(n for n, p in context.parameters.items() if p.sensitive)
     return UpdateParameters(
         group_id=group.id,
-        context_id=context.id,
         context_name=context.name,
         values=values,
         sensitive=sensitive & values.keys(),

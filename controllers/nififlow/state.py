@@ -54,7 +54,6 @@ class RunState:
 
 @dataclass(frozen=True)
 class ObservedContext:
-    id: str | None  # None when read from a flow definition, which names contexts only
     name: str
     parameters: Mapping[str, ObservedParameter]
 

@@ -15,7 +15,6 @@ import json
 import os
 import ssl
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,19 +22,8 @@ import nipyapi
 import pytest
 from nipyapi.nifi.rest import ApiException
 
-from tests.integration.helpers import REPO, run_stack, stack_environment, unique, wait_for
-
-
-def _nifi_version() -> str:
-    for line in (REPO / "hack" / "versions.env").read_text().splitlines():
-        if line.startswith("NIFI_VERSION="):
-            return line.partition("=")[2]
-    raise AssertionError("hack/versions.env pins no NIFI_VERSION")
-
-
-NIFI_VERSION = _nifi_version()
-STANDARD = {"group": "org.apache.nifi", "artifact": "nifi-standard-nar", "version": NIFI_VERSION}
-UPDATE_ATTRIBUTE = {"group": "org.apache.nifi", "artifact": "nifi-update-attribute-nar", "version": NIFI_VERSION}
+from tests.integration.helpers import run_stack, stack_environment, unique, wait_for
+from tests.nifi_flows import NIFI_VERSION, generate_update_log
 
 
 @pytest.fixture(scope="module")
@@ -99,121 +87,16 @@ def as_reader(stack: dict[str, str]) -> None:
     use_nifi(stack["NIFI_SECURE_URL"], stack["NIFI_SECURE_CA_FILE"], client)
 
 
-# --- a flow definition, as NiFi's "Download flow definition" writes one ---------------------------
-
-
-def _processor(group: str, name: str, kind: str, bundle: dict[str, str], **settings: Any) -> dict[str, Any]:
-    return {
-        "identifier": str(uuid.uuid4()),
-        "groupIdentifier": group,
-        "componentType": "PROCESSOR",
-        "name": name,
-        "type": kind,
-        "bundle": bundle,
-        "position": {"x": 0.0, "y": 0.0},
-        "properties": settings.get("properties", {}),
-        "propertyDescriptors": {},
-        "schedulingPeriod": settings.get("schedulingPeriod", "0 sec"),
-        "schedulingStrategy": "TIMER_DRIVEN",
-        "executionNode": "ALL",
-        "penaltyDuration": "30 sec",
-        "yieldDuration": "1 sec",
-        "bulletinLevel": "WARN",
-        "runDurationMillis": 0,
-        "concurrentlySchedulableTaskCount": 1,
-        "autoTerminatedRelationships": settings.get("autoTerminatedRelationships", []),
-        "scheduledState": "ENABLED",
-        "retryCount": 10,
-        "retriedRelationships": [],
-        "backoffMechanism": "PENALIZE_FLOWFILE",
-        "maxBackoffPeriod": "10 mins",
-    }
-
-
-def _connection(group: str, source: dict[str, Any], destination: dict[str, Any]) -> dict[str, Any]:
-    def end(processor: dict[str, Any]) -> dict[str, str]:
-        return {"id": processor["identifier"], "type": "PROCESSOR", "groupId": group, "name": processor["name"]}
-
-    return {
-        "identifier": str(uuid.uuid4()),
-        "groupIdentifier": group,
-        "componentType": "CONNECTION",
-        "name": "",
-        "source": end(source),
-        "destination": end(destination),
-        "selectedRelationships": ["success"],
-        "backPressureObjectThreshold": 10000,
-        "backPressureDataSizeThreshold": "1 GB",
-        "flowFileExpiration": "0 sec",
-        "prioritizers": [],
-        "bends": [],
-        "loadBalanceStrategy": "DO_NOT_LOAD_BALANCE",
-        "partitioningAttribute": "",
-        "loadBalanceCompression": "DO_NOT_COMPRESS",
-        "labelIndex": 1,
-        "zIndex": 0,
-    }
-
-
 def flow_definition(name: str) -> str:
-    """GenerateFlowFile -> UpdateAttribute -> LogAttribute, in the official bundles' coordinates."""
-    group = str(uuid.uuid4())
-    generate = _processor(
-        group,
-        "Generate",
-        "org.apache.nifi.processors.standard.GenerateFlowFile",
-        STANDARD,
-        properties={"File Size": "10 B", "Batch Size": "1", "Data Format": "Text", "Unique FlowFiles": "false"},
-        schedulingPeriod="1 sec",
-    )
-    update = _processor(
-        group,
-        "Mark",
-        "org.apache.nifi.processors.attributes.UpdateAttribute",
-        UPDATE_ATTRIBUTE,
-        properties={"infometis.stage": "updated"},
-    )
-    log = _processor(
-        group,
-        "Log",
-        "org.apache.nifi.processors.standard.LogAttribute",
-        STANDARD,
-        properties={"Log Level": "info"},
-        autoTerminatedRelationships=["success"],
-    )
-    contents = {
-        "identifier": group,
-        "name": name,
-        "componentType": "PROCESS_GROUP",
-        "position": {"x": 0.0, "y": 0.0},
-        "comments": "",
-        "processors": [generate, update, log],
-        "connections": [_connection(group, generate, update), _connection(group, update, log)],
-        "inputPorts": [],
-        "outputPorts": [],
-        "labels": [],
-        "funnels": [],
-        "processGroups": [],
-        "remoteProcessGroups": [],
-        "controllerServices": [],
-        "variables": {},
-        "defaultFlowFileExpiration": "0 sec",
-        "defaultBackPressureObjectThreshold": 10000,
-        "defaultBackPressureDataSizeThreshold": "1 GB",
-        "flowFileConcurrency": "UNBOUNDED",
-        "flowFileOutboundPolicy": "STREAM_WHEN_AVAILABLE",
-        "executionEngine": "INHERITED",
-        "scheduledState": "ENABLED",
-    }
-    definition = {
-        "flowContents": contents,
-        "externalControllerServices": {},
-        "parameterContexts": {},
-        "parameterProviders": {},
-        "flowEncodingVersion": "1.0",
-        "latest": False,
-    }
-    return json.dumps(definition)
+    """GenerateFlowFile -> UpdateAttribute -> LogAttribute in the official bundles' coordinates, bound to
+    no parameter context (deleting the group leaves nothing behind)."""
+    flow = generate_update_log(name)
+    tag = next(p for p in flow["flowContents"]["processors"] if p["name"] == "Tag")
+    tag["properties"] = {"infometis.stage": "updated"}
+    tag["propertyDescriptors"] = {}
+    del flow["flowContents"]["parameterContextName"]
+    flow["parameterContexts"] = {}
+    return json.dumps(flow)
 
 
 def processors_by_name(group_id: str) -> dict[str, Any]:
@@ -257,12 +140,12 @@ def test_an_uploaded_flow_runs_on_the_built_bundles_and_is_removed(nifi: str) ->
     group = nipyapi.versioning.import_process_group_definition(root, flow_definition=flow_definition(name))
     try:
         processors = processors_by_name(group.id)
-        assert sorted(processors) == ["Generate", "Log", "Mark"]
+        assert sorted(processors) == ["Generate", "Log", "Tag"]
         for processor in processors.values():
             # A bundle NiFi lacks would leave a ghost processor (extensionMissing, INVALID).
             assert not processor.component.extension_missing, processor.component.bundle
             assert processor.component.validation_status == "VALID", processor.component.validation_errors
-        assert processors["Mark"].component.bundle.artifact == "nifi-update-attribute-nar"
+        assert processors["Tag"].component.bundle.artifact == "nifi-update-attribute-nar"
 
         assert nipyapi.canvas.schedule_process_group(group.id, True)
 

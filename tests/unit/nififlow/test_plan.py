@@ -61,7 +61,7 @@ def group(definition: dict[str, Any] | None = None, run: RunState = RUNNING, **c
         name="ingest",
         parent_id="root-1",
         content=flow_content(flow_contents(redeployed(definition or generate_update_log()))),
-        context=ObservedContext(id="context-1", name=CONTEXT, parameters=parameters),
+        context=ObservedContext(name=CONTEXT, parameters=parameters),
         run=run,
     )
     return replace(observed, **changes)
