@@ -28,7 +28,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, config
 
+from tests.integration import leftovers
 from tests.integration.helpers import REPO, kubectl, run_stack, stack_environment, wait_for
+from tests.integration.nifi import NiFi
 
 RESYNC_SECONDS = 2
 # The test operator's tenancy policy: one namespace held to a topic-name prefix,
@@ -57,7 +59,24 @@ def stack() -> dict[str, str]:
     if version.returncode != 0:
         pytest.fail(f"the local stack is not answering; run `hack/stack up --kafka-brokers 3`:\n{version.stderr}")
     config.load_kube_config()
+    sweep_leftovers()
     return dict(os.environ)
+
+
+def sweep_leftovers() -> None:
+    """Start from services holding nothing earlier runs left (see leftovers.py), and say what went."""
+    kafka = AdminClient({"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"]})
+    removed = {
+        "kafka topics": leftovers.sweep_kafka(kafka),
+        "nifi groups and contexts": leftovers.sweep_nifi(NiFi(os.environ["NIFI_URL"])),
+    }
+    for variable, flavour in (
+        ("ELASTICSEARCH_URL", "elasticsearch"),
+        ("OPENSEARCH_URL", "opensearch"),
+        ("ELASTICSEARCH7_URL", "elasticsearch"),
+    ):
+        removed[f"{variable} indices"] = leftovers.sweep_search(os.environ[variable], flavour)
+    print(f"\nremoved what earlier runs left: {removed}")
 
 
 @pytest.fixture(scope="session")
