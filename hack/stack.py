@@ -89,6 +89,7 @@ STATE = Path(
 KUBE_BIN = CACHE / f"kubernetes-v{VERSIONS['KUBERNETES_VERSION']}"
 ETCD_BIN = CACHE / f"etcd-v{VERSIONS['ETCD_VERSION']}"
 KAFKA_HOME = CACHE / f"kafka-{VERSIONS['KAFKA_VERSION']}-log4j-{VERSIONS['LOG4J_VERSION']}"
+KAFKA_TOOLS = KAFKA_HOME / "tools"
 NIFI_HOME = CACHE / f"nifi-{VERSIONS['NIFI_VERSION']}"
 LOGS = STATE / "logs"
 PIDS = STATE / "pids"
@@ -1064,10 +1065,41 @@ def search_node(search: SearchServer) -> Server:
 
 
 def ensure_nifi() -> None:
-    """NiFi's jars and NARs in the cache; the script returns at once when they are current."""
+    """NiFi's jars and NARs in the cache; the script returns at once when they are current. Also
+    Kafka's command-line tools, which flows on this NiFi run (see nifi_host_commands)."""
     if not (JAVA21_HOME / "bin" / "java").exists():
         raise SystemExit(f"NiFi needs a JDK 21 or newer at {JAVA21_HOME}; set INFOMETIS_JAVA21_HOME to one")
     subprocess.run([str(HACK / "lib" / "fetch-nifi.sh"), str(NIFI_HOME), str(JAVA21_HOME)], check=True)
+    if not KAFKA_TOOLS.exists():
+        _timed(
+            f"Kafka {VERSIONS['KAFKA_VERSION']} tools download",
+            [str(HACK / "lib" / "fetch-kafka.sh"), str(KAFKA_HOME), "tools"],
+        )
+
+
+# The commands NiFi's own PATH offers its flows (ExecuteProcess), as a NiFi host with
+# Kafka's CLI installed would. NiFi 2's Kafka processors are not on Maven Central, so
+# the samples' flow reads Kafka through Kafka's own console consumer. Its log goes to
+# stderr at WARN, which ExecuteProcess turns into bulletins; records alone go to stdout.
+KAFKA_TOOLS_LOG4J = """rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %p %m (%c)%n
+"""
+
+
+def nifi_host_commands(bin_dir: Path) -> dict[str, str]:
+    java = shutil.which("java") or "java"
+    log4j = bin_dir / "kafka-tools-log4j2.properties"
+    consumer = f"""#!/bin/sh
+# Kafka's console consumer, run as Kafka's bin/kafka-console-consumer.sh runs it.
+exec {java} -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile={log4j} \\
+  -cp '{KAFKA_TOOLS}/*' org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
+"""
+    return {"kafka-tools-log4j2.properties": KAFKA_TOOLS_LOG4J, "kafka-console-consumer": consumer}
 
 
 # Everything to stdout, which start() sends to logs/<server>.log; the framework's
@@ -1082,6 +1114,8 @@ NIFI_LOGBACK = """<configuration>
   <logger name="org.glassfish.jersey" level="WARN"/>
   <logger name="org.apache.nifi.controller.repository.StandardProcessSession" level="WARN"/>
   <logger name="org.apache.nifi.web.security" level="WARN"/>
+  <!-- It logs a line a second while a long-running command (the samples' Kafka consumer) runs. -->
+  <logger name="org.apache.nifi.processors.standard.ExecuteProcess" level="WARN"/>
   <root level="INFO"><appender-ref ref="console"/></root>
 </configuration>
 """
@@ -1389,6 +1423,7 @@ def prepare_secure_nifi(nifi: NifiServer) -> None:
 def nifi_node(nifi: NifiServer) -> Server:
     home = STATE / nifi.name
     conf = home / "conf"
+    bin_dir = home / "bin"
 
     def prepare() -> None:
         conf.mkdir(parents=True, exist_ok=True)
@@ -1397,12 +1432,17 @@ def nifi_node(nifi: NifiServer) -> Server:
         for name, text in _nifi_conf_files(nifi).items():
             (conf / name).write_text(text)
             (conf / name).chmod(0o600)  # nifi.properties holds the sensitive-properties key and store passwords
+        bin_dir.mkdir(exist_ok=True)
+        for name, text in nifi_host_commands(bin_dir).items():
+            (bin_dir / name).write_text(text)
+            (bin_dir / name).chmod(0o755)
 
     def config() -> str:
         # A newly assembled lib/ restarts the server on the next `up`, as a changed conf/ does.
         digest = NIFI_HOME / "lib.digest"
         files = "".join(f"--- {name}\n{text}" for name, text in _nifi_conf_files(nifi).items())
-        return files + (digest.read_text() if digest.exists() else "")
+        commands = "".join(f"--- {name}\n{text}" for name, text in nifi_host_commands(bin_dir).items())
+        return files + commands + (digest.read_text() if digest.exists() else "")
 
     def ready() -> bool:
         about = f"{nifi.url}/flow/about"
@@ -1430,6 +1470,8 @@ def nifi_node(nifi: NifiServer) -> Server:
             f"{NIFI_HOME / 'lib' / '*'}:{conf}",
             "org.apache.nifi.NiFi",
         ],
+        # Fixed, not the caller's PATH, which would make every shell's `up` look like a new definition.
+        env=lambda: {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"},
         ready=ready,
         # The first start unpacks every NAR (about 170 MB) into work/nar.
         ready_timeout=240.0,

@@ -37,6 +37,8 @@ RESYNC_SECONDS = 2
 # every other namespace free, and a partition limit for all.
 TENANT_NAMESPACE, TENANT_PREFIX, MAX_PARTITIONS = "tenancy-team-a", "team-a.", 1000
 MAX_SHARDS = 50
+# The one namespace whose flows may use NiFi's restricted components (the sample pipeline's ExecuteProcess).
+PIPELINE_NAMESPACE = "pipeline-e2e"
 TENANCY_POLICY = f"""kafkatopics:
   maxPartitions: {MAX_PARTITIONS}
   namespaces:
@@ -47,6 +49,8 @@ elasticsearchindices:
   namespaces:
     "*": {{namePrefixes: [""]}}
     {TENANT_NAMESPACE}: {{namePrefixes: ["{TENANT_PREFIX}"]}}
+nififlows:
+  restrictedComponentNamespaces: [{PIPELINE_NAMESPACE}]
 """
 OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
 
