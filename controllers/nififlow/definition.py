@@ -12,14 +12,17 @@ as defaults under `spec.parameters`.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents
+from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents, walk_components
 
 # Parameter context names: the object's, so two objects never share one.
 CONTEXT_NAME_PREFIX = "infometis"
+# How NiFi names a component instance, a controller service included.
+COMPONENT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -68,3 +71,29 @@ def _bind(group: dict[str, Any], owned_context: str) -> set[str]:
             raise FlowDefinitionInvalid("a process group in the definition is not an object")
         used |= _bind(child, owned_context)
     return used
+
+
+def services_outside(contents: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
+    """Where the flow would use a controller service it does not define, described (no value shown).
+
+    NiFi lets a component use any controller service of its own group or of a
+    parent group (NiFi's root included), with whatever credentials that
+    service holds: by the id a property names, by a parameter holding that
+    id, or, for a definition's externalControllerServices, by the service's
+    name. A property naming a service is one NiFi's descriptors say identifies
+    one, or any value shaped like a component id (a hand-written definition
+    may leave its descriptors out); a parameter is one whose value is shaped
+    like an id.
+    """
+    found: list[str] = []
+    for key, component, services in walk_components(contents):
+        descriptors = component.get("propertyDescriptors") or {}
+        for name, value in (component.get("properties") or {}).items():
+            if value is None or str(value) in services:
+                continue
+            descriptor = descriptors.get(name) if isinstance(descriptors, Mapping) else None
+            names_a_service = isinstance(descriptor, Mapping) and descriptor.get("identifiesControllerService")
+            if names_a_service or COMPONENT_ID.match(str(value)):
+                found.append(f"{key} property {name!r}")
+    found.extend(f"parameter {name!r}" for name, value in sorted(parameters.items()) if COMPONENT_ID.match(value))
+    return found

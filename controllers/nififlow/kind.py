@@ -23,7 +23,7 @@ from controllers.core.policy import NOT_PERMITTED, KindPolicy
 from controllers.core.references import ReferenceInvalid, References
 from controllers.nififlow.client import FlowNotDrained, FlowRef, NiFiClient, NiFiRefused, NiFiUnavailable
 from controllers.nififlow.connection import NIFI_CONNECTION
-from controllers.nififlow.definition import context_name, prepare
+from controllers.nififlow.definition import context_name, prepare, services_outside
 from controllers.nififlow.model import (
     FINALIZER,
     RESOURCE,
@@ -195,12 +195,13 @@ class NiFiFlowKind:
             for key, fields in desired.content.components.items()
             if fields.get("type") in observation.nifi.nifi.restricted_types
         )
+        outside = services_outside(flow_contents(desired.definition), {**desired.parameters, **desired.sensitive})
         policy = request.policy
-        why = (
-            policy.restricted_refusal(request.key.namespace, restricted) if isinstance(policy, NiFiFlowPolicy) else None
-        )
-        if why is not None:
-            return FlowPlan(blocker=Blocker(NOT_PERMITTED, f"Not permitted: {why}. Nothing was changed."))
+        if isinstance(policy, NiFiFlowPolicy):
+            namespace = request.key.namespace
+            why = policy.restricted_refusal(namespace, restricted) or policy.shared_services_refusal(namespace, outside)
+            if why is not None:
+                return FlowPlan(blocker=Blocker(NOT_PERMITTED, f"Not permitted: {why}. Nothing was changed."))
         return plan_flow(
             desired,
             observation.nifi,

@@ -185,16 +185,38 @@ class NiFiFlowPolicy(KindPolicy):
         ),
     )
 
+    shared_controller_service_namespaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Namespaces whose flows may use controller services they do not define: those of NiFi's root or "
+            "parent groups, with the credentials they hold (a database pool, an SSL context); '*' for every "
+            "namespace. Empty (the default, with or without a policy file): none may."
+        ),
+    )
+
     def restricted_refusal(self, namespace: str, restricted: list[str]) -> str | None:
         """Why this namespace may not deploy these restricted components (described for a message); None if it may."""
-        allowed = self.restricted_component_namespaces
-        if not restricted or namespace in allowed or EVERY_OTHER_NAMESPACE in allowed:
+        if not restricted or _named(namespace, self.restricted_component_namespaces):
             return None
         return (
             f"the flow uses NiFi's restricted component(s) {', '.join(restricted)}, which run commands or touch "
             f"files on NiFi's hosts; the tenancy policy (nififlows.restrictedComponentNamespaces) does not allow "
             f"them in namespace {namespace}"
         )
+
+    def shared_services_refusal(self, namespace: str, outside: list[str]) -> str | None:
+        """Why this namespace may not use controller services from outside its flow; None if it may."""
+        if not outside or _named(namespace, self.shared_controller_service_namespaces):
+            return None
+        return (
+            f"the flow names controller services it does not define ({', '.join(outside)}), which NiFi would "
+            f"lend it from a parent group with their credentials; the tenancy policy "
+            f"(nififlows.sharedControllerServiceNamespaces) does not allow that in namespace {namespace}"
+        )
+
+
+def _named(namespace: str, namespaces: list[str]) -> bool:
+    return namespace in namespaces or EVERY_OTHER_NAMESPACE in namespaces
 
 
 def process_group_name_of(body: Mapping[str, Any]) -> str:

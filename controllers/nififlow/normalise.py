@@ -101,8 +101,12 @@ def flow_content(group: Mapping[str, Any]) -> FlowContent:
     sensitive: dict[str, frozenset[str]] = {}
     dynamic: dict[str, frozenset[str]] = {}
     components["group"] = _fields(group, {})
-    for key, component, references in _walk(group, ""):
+    for key, component, references in walk_components(group, ""):
         components[key] = _fields(component, references)
+        if key.rpartition("/")[2].startswith("controller service"):
+            # NiFi downloads every service as DISABLED, running or not; the operator enables the
+            # flow's services itself and observes their state apart from the definition.
+            components[key].pop("scheduledState", None)
         descriptors = component.get("propertyDescriptors") or {}
         sensitive[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("sensitive"))
         dynamic[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("dynamic"))
@@ -148,8 +152,8 @@ def _property_differences(
             yield Difference(f"{prefix}properties.{name}", "unset", _shown(have[name]))
 
 
-def _walk(
-    group: Mapping[str, Any], path: str, inherited: Mapping[str, str] | None = None
+def walk_components(
+    group: Mapping[str, Any], path: str = "", inherited: Mapping[str, str] | None = None
 ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, str]]]:
     """Every component below `group` with its key and the controller services it may name (its group's
     and its ancestors'); connections last, their ends read by key."""
@@ -168,7 +172,7 @@ def _walk(
     for key, component in children:
         yield key, component, references
         if key.removeprefix(path).startswith("group "):
-            yield from _walk(component, f"{key}/", references)
+            yield from walk_components(component, f"{key}/", references)
     connections = [(_connection_label(c, keys_by_id, path), c) for c in group.get("connections") or []]
     for key, component in _keyed_by_label(connections, f"{path}connection"):
         yield key, component, references

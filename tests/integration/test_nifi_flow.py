@@ -6,6 +6,7 @@ import copy
 import json
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from tests.integration.helpers import (
     wait_reason,
 )
 from tests.integration.nifi import PLURAL, NiFi, nifi, nifi_flow
-from tests.nifi_flows import generate_update_log, processor
+from tests.nifi_flows import NIFI_VERSION, connection, generate_update_log, processor
 
 __all__ = ["nifi"]  # the fixture
 
@@ -495,3 +496,78 @@ def test_deleting_under_drain_keeps_data_that_does_not_drain_until_drop_is_chose
 
     patch_spec(namespace, name, {"updateStrategy": "Drop"}, plural=PLURAL)
     wait_for(lambda: nifi.group_named(name) is None, timeout=TIMEOUT, what="the group deleted with its data")
+
+
+RECORD_SERVICES = {"group": "org.apache.nifi", "artifact": "nifi-record-serialization-services-nar"}
+
+
+def _record_service(identifier: str, name: str, kind: str) -> dict[str, Any]:
+    return {
+        "identifier": identifier,
+        "instanceIdentifier": identifier,
+        "name": name,
+        "type": f"org.apache.nifi.json.{kind}",
+        "bundle": {**RECORD_SERVICES, "version": NIFI_VERSION},
+        "properties": {},
+        "propertyDescriptors": {},
+        "scheduledState": "ENABLED",
+        "componentType": "CONTROLLER_SERVICE",
+    }
+
+
+def _converting(name: str, reader_id: str, writer_id: str) -> dict[str, Any]:
+    """Generate -> Convert (ConvertRecord with a JSON reader and writer), the services named by id."""
+    flow = generate_update_log(name)
+    convert = processor(
+        "Convert",
+        "ConvertRecord",
+        {"Record Reader": reader_id, "Record Writer": writer_id},
+        autoTerminatedRelationships=["success", "failure"],
+    )
+    for property_name in ("Record Reader", "Record Writer"):
+        convert["propertyDescriptors"][property_name]["identifiesControllerService"] = True
+    flow["flowContents"]["processors"].append(convert)
+    generate = processors_of(flow)["Generate"]
+    flow["flowContents"]["connections"].append(connection(generate, convert, ["success"]))
+    return flow
+
+
+def test_a_flow_runs_its_own_controller_services_and_is_refused_one_lent_from_outside_it(
+    operator: RunningOperator, namespace: str, nifi: NiFi
+) -> None:
+    reader_id, writer_id = str(uuid.uuid4()), str(uuid.uuid4())
+    own = _converting(unique("own"), reader_id, writer_id)
+    own["flowContents"]["controllerServices"] = [
+        _record_service(reader_id, "Reader", "JsonTreeReader"),
+        _record_service(writer_id, "Writer", "JsonRecordSetWriter"),
+    ]
+    own_name = own["flowContents"]["name"]
+    ready = ready_flow(namespace, own_name, own, parameters=[{"name": "source", "value": "a"}])
+    assert nifi.run_status(ready["status"]["processGroupId"])["Convert"] == "Running"
+
+    # Another team's service at NiFi's root, which NiFi would lend any group below it.
+    shared = nifi.call(
+        "POST",
+        "/process-groups/root/controller-services",
+        {
+            "revision": {"version": 0},
+            "component": {
+                "type": "org.apache.nifi.json.JsonTreeReader",
+                "bundle": {**RECORD_SERVICES, "version": NIFI_VERSION},
+                "name": unique("shared-reader"),
+            },
+        },
+    )
+    try:
+        borrowing = _converting(unique("borrow"), shared["id"], writer_id)
+        borrowing["flowContents"]["controllerServices"] = [_record_service(writer_id, "Writer", "JsonRecordSetWriter")]
+        name = borrowing["flowContents"]["name"]
+        apply(namespace, nifi_flow(name, borrowing, parameters=[{"name": "source", "value": "a"}]))
+        obj = wait_reason(namespace, name, "False", "NotPermitted", plural=PLURAL, timeout=TIMEOUT)
+        message = condition(obj, "Stalled")["message"]  # type: ignore[index]
+        assert "processor Convert property 'Record Reader'" in message, message
+        assert "sharedControllerServiceNamespaces" in message, message
+        assert nifi.group_named(name) is None  # nothing reached NiFi
+    finally:
+        version = nifi.call("GET", f"/controller-services/{shared['id']}")["revision"]["version"]
+        nifi.call("DELETE", f"/controller-services/{shared['id']}?version={version}&clientId=test")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import uuid
+from typing import Any
 
 import pytest
 
-from controllers.nififlow.definition import context_name, prepare
+from controllers.nififlow.definition import context_name, prepare, services_outside
 from controllers.nififlow.normalise import FlowDefinitionInvalid, differences, flow_content, flow_contents
 from tests.nifi_flows import generate_update_log
 
@@ -48,3 +50,50 @@ def test_the_context_name_is_unique_per_object() -> None:
 def test_a_definition_without_flow_contents_is_refused() -> None:
     with pytest.raises(FlowDefinitionInvalid):
         prepare({"parameterContexts": {}}, OWNED)
+
+
+def _processor_named(flow: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(p for p in flow["flowContents"]["processors"] if p["name"] == name)
+
+
+ROOT_SERVICE_ID = "0b0d1c9e-019a-1000-8c1a-6f2a1e7d3b11"  # a service of NiFi's root group, by instance id
+
+
+def test_a_flow_using_only_its_own_controller_services_uses_none_from_outside() -> None:
+    flow = generate_update_log()
+    own = str(uuid.uuid4())
+    flow["flowContents"]["controllerServices"] = [{"identifier": own, "name": "SSL", "type": "x.SSLContextService"}]
+    log = _processor_named(flow, "Log")
+    log["properties"]["SSL Context Service"] = own
+    log["propertyDescriptors"]["SSL Context Service"] = {
+        "name": "SSL Context Service",
+        "identifiesControllerService": True,
+    }
+    assert services_outside(flow_contents(flow), {"source": "a"}) == []
+
+
+def test_a_service_named_by_id_by_parameter_or_without_descriptors_counts_as_from_outside() -> None:
+    flow = generate_update_log()
+    log = _processor_named(flow, "Log")
+    log["properties"]["SSL Context Service"] = "#{ssl}"
+    log["propertyDescriptors"]["SSL Context Service"] = {
+        "name": "SSL Context Service",
+        "identifiesControllerService": True,
+    }
+    log["properties"]["Record Writer"] = ROOT_SERVICE_ID  # a hand-written definition, no descriptor
+    outside = services_outside(flow_contents(flow), {"ssl": ROOT_SERVICE_ID, "source": "a"})
+    assert outside == [
+        "processor Log property 'SSL Context Service'",
+        "processor Log property 'Record Writer'",
+        "parameter 'ssl'",
+    ]
+
+
+def test_a_service_of_a_parent_group_inside_the_flow_is_the_flows_own() -> None:
+    flow = generate_update_log()
+    own = str(uuid.uuid4())
+    flow["flowContents"]["controllerServices"] = [{"identifier": own, "name": "SSL", "type": "x.SSLContextService"}]
+    child = copy.deepcopy(generate_update_log("child")["flowContents"])
+    _processor_named({"flowContents": child}, "Log")["properties"]["SSL Context Service"] = own
+    flow["flowContents"]["processGroups"] = [child]
+    assert services_outside(flow_contents(flow), {}) == []

@@ -51,3 +51,13 @@ def test_restricted_components_are_refused_unless_the_policy_names_the_namespace
     assert named.restricted_refusal("team-b", restricted) is not None
     every = NiFiFlowPolicy.model_validate({"restrictedComponentNamespaces": ["*"]})
     assert every.restricted_refusal("team-b", restricted) is None
+
+
+def test_controller_services_from_outside_the_flow_are_refused_unless_the_policy_names_the_namespace() -> None:
+    outside = ["processor Query property 'Database Connection Pooling Service'"]
+    refusal = NiFiFlowPolicy().shared_services_refusal("team-a", outside) or ""
+    assert "sharedControllerServiceNamespaces" in refusal and "Database Connection Pooling Service" in refusal
+    assert NiFiFlowPolicy().shared_services_refusal("team-a", []) is None
+    named = NiFiFlowPolicy.model_validate({"sharedControllerServiceNamespaces": ["team-a"]})
+    assert named.shared_services_refusal("team-a", outside) is None
+    assert named.shared_services_refusal("team-b", outside) is not None

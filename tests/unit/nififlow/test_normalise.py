@@ -171,3 +171,14 @@ def test_the_groups_own_settings_are_compared_but_not_its_name() -> None:
 def test_a_definition_without_flow_contents_is_refused() -> None:
     with pytest.raises(FlowDefinitionInvalid, match="flowContents"):
         flow_contents({"processors": []})
+
+
+def test_a_controller_services_scheduled_state_is_not_compared() -> None:
+    # NiFi 2.3 downloads every controller service as DISABLED, enabled or not; the operator enables
+    # the flow's services itself and observes their state apart from the definition.
+    flow = generate_update_log()
+    service = {"identifier": "service-a", "name": "Reader", "type": "org.apache.nifi.json.JsonTreeReader"}
+    flow["flowContents"]["controllerServices"] = [{**service, "scheduledState": "ENABLED"}]
+    downloaded = redeployed(flow)
+    downloaded["flowContents"]["controllerServices"][0]["scheduledState"] = "DISABLED"
+    assert shown(flow, downloaded) == []
