@@ -48,6 +48,7 @@ from controllers.nififlow.connection import (
     URL,
     USERNAME,
 )
+from controllers.nififlow.definition import defines_services
 from controllers.nififlow.model import FlowState
 from controllers.nififlow.normalise import flow_content
 from controllers.nififlow.plan import DeployFlow, ReplaceFlow, SetRunState, StopSources, UpdateParameters
@@ -66,8 +67,9 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 MAX_BATCH = 1000
 IDLE_CLIENT_SECONDS = 600.0
 CLIENT_ID = "infometis-operator"
-# NiFi's asynchronous requests (replace, parameter update, queue drop) are polled this often, this long.
-POLL_SECONDS = 0.25
+# NiFi's asynchronous requests (replace, parameter update, queue drop) are polled soon (most finish
+# within 50 ms here), then less and less often, for this long.
+FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 0.05, 1.0
 ASYNC_REQUEST_TIMEOUT_SECONDS = 120.0
 
 
@@ -229,9 +231,11 @@ class NiFiClient:
     async def _problems(self, group_id: str) -> tuple[ComponentProblem, ...]:
         """Each invalid component of the group (all levels) with NiFi's validation messages."""
         problems: list[ComponentProblem] = []
-        pending = [(group_id, "")]
+        paths = {group_id: ""}
+        pending = [group_id]
         while pending:
-            current, path = pending.pop()
+            current = pending.pop()
+            path = paths[current]
             flow = await self._rest("group-flow", "GET", f"/flow/process-groups/{current}")
             contents = flow["processGroupFlow"]["flow"]
             for processor in contents.get("processors") or []:
@@ -240,8 +244,23 @@ class NiFiClient:
                     name = processor["component"]["name"]
                     problems.append(ComponentProblem(f"{path}processor {name}", tuple(errors)))
             for child in contents.get("processGroups") or []:
+                paths[child["id"]] = f"{path}group {child['component']['name']}/"
                 if (child.get("invalidCount") or (child.get("component") or {}).get("invalidCount") or 0) > 0:
-                    pending.append((child["id"], f"{path}group {child['component']['name']}/"))
+                    pending.append(child["id"])
+        # A processor using a service that will not enable only says the service is disabled: name the
+        # service and its own reasons too.
+        services = await self._rest(
+            "group-services",
+            "GET",
+            f"/flow/process-groups/{group_id}/controller-services?includeAncestorGroups=false"
+            "&includeDescendantGroups=true",
+        )
+        for service in services.get("controllerServices") or []:
+            component = service.get("component") or {}
+            errors = component.get("validationErrors") or []
+            if errors:
+                path = paths.get(str(component.get("parentGroupId")), "")
+                problems.append(ComponentProblem(f"{path}controller service {component['name']}", tuple(errors)))
         return tuple(sorted(problems, key=lambda p: p.component))
 
     # --- changing ----------------------------------------------------------------------------
@@ -255,7 +274,7 @@ class NiFiClient:
         if values:
             await self._update_context(_bound_context_id(group), values, frozenset(desired.sensitive))
         if desired.state is FlowState.RUNNING:
-            await self._run(str(group["id"]), FlowState.RUNNING)
+            await self._run(str(group["id"]), FlowState.RUNNING, enable_services=defines_services(desired.definition))
 
     async def _upload(self, parent: str, name: str, definition: Mapping[str, Any]) -> Any:
         flow = json.dumps(definition).encode()  # sent as the form's file field, as NiFi's UI does
@@ -303,7 +322,7 @@ class NiFiClient:
             )
         # A replacement leaves the components it adds stopped.
         if change.desired.state is FlowState.RUNNING:
-            await self._run(group_id, FlowState.RUNNING)
+            await self._run(group_id, FlowState.RUNNING, enable_services=defines_services(change.desired.definition))
 
     async def stop_sources(self, change: StopSources) -> None:
         """Stop each processor that has no incoming connection, at every level of the group."""
@@ -401,8 +420,10 @@ class NiFiClient:
                 lambda api: ProcessGroupsApi(api).remove_drop_request1(group_id, request_id, _preload_content=False),
             )
 
-    async def _run(self, group_id: str, state: FlowState) -> None:
-        if state is FlowState.RUNNING:
+    async def _run(self, group_id: str, state: FlowState, *, enable_services: bool = True) -> None:
+        """Start or stop the group's processors; before starting, enable its controller services (unless
+        the caller knows the flow defines none: a request saved per deployment)."""
+        if state is FlowState.RUNNING and enable_services:
             await self._rest(
                 "enable-services",
                 "PUT",
@@ -493,6 +514,7 @@ class NiFiClient:
         finished: str = "complete",
     ) -> None:
         deadline = time.monotonic() + ASYNC_REQUEST_TIMEOUT_SECONDS
+        delay = FIRST_POLL_SECONDS
         while True:
             answer = (await self._call(operation, call))[key]
             if answer.get(finished):
@@ -502,7 +524,8 @@ class NiFiClient:
                 return
             if time.monotonic() > deadline:
                 raise NiFiUnavailable(f"{what} did not finish within {ASYNC_REQUEST_TIMEOUT_SECONDS:.0f}s")
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_POLL_SECONDS)
 
 
 class _Tree:

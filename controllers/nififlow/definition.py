@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents, walk_components
+from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents, is_controller_service, walk_components
 
 # Parameter context names: the object's, so two objects never share one.
 CONTEXT_NAME_PREFIX = "infometis"
@@ -97,3 +97,8 @@ def services_outside(contents: Mapping[str, Any], parameters: Mapping[str, str])
                 found.append(f"{key} property {name!r}")
     found.extend(f"parameter {name!r}" for name, value in sorted(parameters.items()) if COMPONENT_ID.match(value))
     return found
+
+
+def defines_services(definition: Mapping[str, Any]) -> bool:
+    """Whether the flow defines a controller service at any level (its own, to enable)."""
+    return any(is_controller_service(key) for key, _, _ in walk_components(flow_contents(definition)))

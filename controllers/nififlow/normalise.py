@@ -103,7 +103,7 @@ def flow_content(group: Mapping[str, Any]) -> FlowContent:
     components["group"] = _fields(group, {})
     for key, component, references in walk_components(group, ""):
         components[key] = _fields(component, references)
-        if key.rpartition("/")[2].startswith("controller service"):
+        if is_controller_service(key):
             # NiFi downloads every service as DISABLED, running or not; the operator enables the
             # flow's services itself and observes their state apart from the definition.
             components[key].pop("scheduledState", None)
@@ -111,6 +111,11 @@ def flow_content(group: Mapping[str, Any]) -> FlowContent:
         sensitive[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("sensitive"))
         dynamic[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("dynamic"))
     return FlowContent(components=components, sensitive=sensitive, dynamic=dynamic)
+
+
+def is_controller_service(key: str) -> bool:
+    """Whether a component key ('group A/controller service Reader') names a controller service."""
+    return key.rpartition("/")[2].startswith("controller service ")
 
 
 def differences(desired: FlowContent, actual: FlowContent) -> list[Difference]:

@@ -65,7 +65,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
 
 from controllers.core.kube import KubeApi  # noqa: E402
 from controllers.core.objects import ObjectKey  # noqa: E402
-from controllers.nififlow.client import POLL_SECONDS  # noqa: E402
+from controllers.nififlow.client import FIRST_POLL_SECONDS  # noqa: E402
 from controllers.nififlow.definition import context_name, prepare  # noqa: E402
 from controllers.nififlow.model import RESOURCE  # noqa: E402
 from tests.nifi_flows import generate_update_log  # noqa: E402
@@ -190,7 +190,7 @@ class NiFiRest:
         self.schedule(group_id, "STOPPED")
         drop = self.call("drop", "POST", f"/process-groups/{group_id}/empty-all-connections-requests")
         path = f"/process-groups/{group_id}/empty-all-connections-requests/{drop['dropRequest']['id']}"
-        self.until_complete("drop", path, "dropRequest", "finished", POLL_SECONDS)
+        self.until_complete("drop", path, "dropRequest", "finished", FIRST_POLL_SECONDS)
         version = self.call("group", "GET", f"/process-groups/{group_id}")["revision"]["version"]
         self.call("delete-group", "DELETE", f"/process-groups/{group_id}?version={version}&clientId={CLIENT_ID}")
 
@@ -329,7 +329,7 @@ def main() -> None:
         type=float,
         default=FLOOR_POLL_SECONDS,
         help=f"seconds between the floor's polls of a parameter update (default {FLOOR_POLL_SECONDS}; the "
-        f"operator's: {POLL_SECONDS})",
+        f"operator's: {FIRST_POLL_SECONDS}, doubling)",
     )
     parser.add_argument(
         "--operator-log-level", default="WARNING", help="the operator's, logged to bench-results/ (default WARNING)"

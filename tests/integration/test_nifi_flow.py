@@ -86,7 +86,12 @@ def test_a_flow_nifi_cannot_run_stalls_naming_each_component_with_nifis_message(
     operator: RunningOperator, namespace: str, nifi: NiFi
 ) -> None:
     name = unique("broken")
-    flow = generate_update_log(name)
+    # A service that will not enable (schemas by name, and no schema registry), and a processor using it.
+    reader_id, writer_id = str(uuid.uuid4()), str(uuid.uuid4())
+    flow = _converting(name, reader_id, writer_id)
+    reader = _record_service(reader_id, "Reader", "JsonTreeReader")
+    reader["properties"] = {"schema-access-strategy": "schema-name"}
+    flow["flowContents"]["controllerServices"] = [reader, _record_service(writer_id, "Writer", "JsonRecordSetWriter")]
     processors = processors_of(flow)
     processors["Log"]["properties"]["Log Level"] = "shout"  # not one of LogAttribute's levels
     kafka = processor("Consume", "LogAttribute", {})
@@ -99,6 +104,8 @@ def test_a_flow_nifi_cannot_run_stalls_naming_each_component_with_nifis_message(
     message = condition(obj, "Stalled")["message"]  # type: ignore[index]
     assert "processor Log: 'Log Level'" in message, message
     assert "processor Consume" in message, message
+    assert "controller service Reader: " in message and "Schema Registry" in message, message
+    assert "processor Convert" in message, message
     assert obj["status"]["state"] == "Invalid"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controllers.nififlow.definition import context_name, prepare, services_outside
+from controllers.nififlow.definition import context_name, defines_services, prepare, services_outside
 from controllers.nififlow.normalise import FlowDefinitionInvalid, differences, flow_content, flow_contents
 from tests.nifi_flows import generate_update_log
 
@@ -97,3 +97,12 @@ def test_a_service_of_a_parent_group_inside_the_flow_is_the_flows_own() -> None:
     _processor_named({"flowContents": child}, "Log")["properties"]["SSL Context Service"] = own
     flow["flowContents"]["processGroups"] = [child]
     assert services_outside(flow_contents(flow), {}) == []
+
+
+def test_a_flow_defines_services_when_any_group_has_one() -> None:
+    flow = generate_update_log()
+    assert not defines_services(flow)
+    child = copy.deepcopy(generate_update_log("child")["flowContents"])
+    child["controllerServices"] = [{"identifier": "s", "name": "Reader", "type": "x.JsonTreeReader"}]
+    flow["flowContents"]["processGroups"] = [child]
+    assert defines_services(flow)
