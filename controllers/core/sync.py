@@ -70,6 +70,9 @@ async def sync(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, Stat
         return Outcome.stalled(CLUSTER_REF_INVALID, f"{error}.", kind.facts(request, None, None))
     except kind.service_errors as error:
         return kind.failure(client, name, None, error)
+    except KubeError as error:
+        # A ConfigMap or Secret the spec refers to, read while the API server is away.
+        return Outcome.retrying(f"A read from the Kubernetes API failed: {error}")
 
 
 async def _sync(
@@ -320,5 +323,7 @@ async def remove(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, St
     except kind.service_errors as error:
         failed = kind.failure(client, name, None, error)
         return replace(failed, message=f"Deleting {noun} '{name}' failed: {failed.message}")
+    except KubeError as error:
+        return Outcome.retrying(f"Deleting {noun} '{name}' waits for the Kubernetes API: {error}")
     note = EventNote(DELETED, f"Deleted {noun} '{name}' (deletionPolicy: Delete).")
     return Outcome.ready("", {}, (replace(note, event_id=event_id(uid, DELETED)),))

@@ -517,3 +517,22 @@ async def test_a_relist_failing_for_an_api_server_outage_is_not_a_warning_at_eve
     controller = controller_with(WidgetKind(ToyService()), ListingKube(error))
     await controller._relist()
     assert bool([r for r in caplog.records if r.levelno >= logging.WARNING]) is warned
+
+
+async def test_the_api_server_unreachable_while_reading_a_reference_is_retried_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kind = WidgetKind(ToyService())
+
+    async def observe_reading_a_configmap(client: ToyService, request: Any, *, applied: Sequence[Any]) -> Seen:
+        raise KubeError(0, "no answer from the API server: ClientConnectorError()")
+
+    kind.observe = observe_reading_a_configmap  # type: ignore[method-assign]
+    kube = RecordingKube()
+    controller = controller_with(kind, kube)
+    controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
+    ready = kube.statuses[-1]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ProgressingWithRetry")
+    assert "Kubernetes API" in ready["message"]
+    assert "Traceback" not in caplog.text and "failed unexpectedly" not in caplog.text
