@@ -224,12 +224,15 @@ class NiFiClient:
                 continue
             group = tree.observed(node)
             if group.run.invalid:
-                group = replace(group, problems=await self._problems(group.id))
+                problems, services_disabled = await self._problems(group.id)
+                group = replace(group, problems=problems, services_disabled=services_disabled)
             results[ref] = Observation(nifi=facts, group=group)
         return results
 
-    async def _problems(self, group_id: str) -> tuple[ComponentProblem, ...]:
-        """Each invalid component of the group (all levels) with NiFi's validation messages."""
+    async def _problems(self, group_id: str) -> tuple[tuple[ComponentProblem, ...], int]:
+        """Each invalid component of the group (all levels) with NiFi's validation messages, and how
+        many of its controller services are valid but disabled (their processors are invalid until
+        the services are enabled again)."""
         problems: list[ComponentProblem] = []
         paths = {group_id: ""}
         pending = [group_id]
@@ -255,13 +258,16 @@ class NiFiClient:
             f"/flow/process-groups/{group_id}/controller-services?includeAncestorGroups=false"
             "&includeDescendantGroups=true",
         )
+        disabled = 0
         for service in services.get("controllerServices") or []:
             component = service.get("component") or {}
             errors = component.get("validationErrors") or []
             if errors:
                 path = paths.get(str(component.get("parentGroupId")), "")
                 problems.append(ComponentProblem(f"{path}controller service {component['name']}", tuple(errors)))
-        return tuple(sorted(problems, key=lambda p: p.component))
+            elif component.get("state") == "DISABLED":
+                disabled += 1
+        return tuple(sorted(problems, key=lambda p: p.component)), disabled
 
     # --- changing ----------------------------------------------------------------------------
 

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents, is_controller_service, walk_components
+from controllers.nififlow.normalise import FlowDefinitionInvalid, flow_contents, walk_components
 
 # Parameter context names: the object's, so two objects never share one.
 CONTEXT_NAME_PREFIX = "infometis"
 # How NiFi names a component instance, a controller service included.
 COMPONENT_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+PARAMETER_REFERENCE = re.compile(r"#\{([^}]+)\}")
 
 
 @dataclass(frozen=True)
@@ -74,31 +75,49 @@ def _bind(group: dict[str, Any], owned_context: str) -> set[str]:
 
 
 def services_outside(contents: Mapping[str, Any], parameters: Mapping[str, str]) -> list[str]:
-    """Where the flow would use a controller service it does not define, described (no value shown).
+    """Where the flow may use a controller service it does not define, described (no value shown).
 
     NiFi lets a component use any controller service of its own group or of a
     parent group (NiFi's root included), with whatever credentials that
-    service holds: by the id a property names, by a parameter holding that
-    id, or, for a definition's externalControllerServices, by the service's
-    name. A property naming a service is one NiFi's descriptors say identifies
-    one, or any value shaped like a component id (a hand-written definition
-    may leave its descriptors out); a parameter is one whose value is shaped
-    like an id.
+    service holds. On upload it maps a property naming a service of the flow
+    (by the service's `identifier`, searched in the component's group and the
+    flow's groups above it) to that service; any other value is kept as
+    written, and binds to whichever service outside the flow has that id. A
+    property counts as naming a service when NiFi's descriptor in the
+    definition says it identifies one, or when its value, parameters
+    substituted, is shaped like a component id (NiFi's instance ids are, and
+    a hand-written definition may leave its descriptors out); a parameter
+    counts when its value is shaped like one.
     """
-    found: list[str] = []
-    for key, component, services in walk_components(contents):
-        descriptors = component.get("propertyDescriptors") or {}
-        for name, value in (component.get("properties") or {}).items():
-            if value is None or str(value) in services:
-                continue
-            descriptor = descriptors.get(name) if isinstance(descriptors, Mapping) else None
-            names_a_service = isinstance(descriptor, Mapping) and descriptor.get("identifiesControllerService")
-            if names_a_service or COMPONENT_ID.match(str(value)):
-                found.append(f"{key} property {name!r}")
+    found = _outside(contents, "", frozenset(), parameters)
     found.extend(f"parameter {name!r}" for name, value in sorted(parameters.items()) if COMPONENT_ID.match(value))
     return found
 
 
+def _outside(group: Mapping[str, Any], path: str, in_scope: frozenset[str], parameters: Mapping[str, str]) -> list[str]:
+    services = group.get("controllerServices") or []
+    # Only `identifier`: NiFi maps references by it, never by the instanceIdentifier a definition claims.
+    in_scope = in_scope | {str(s["identifier"]) for s in services if isinstance(s, Mapping) and s.get("identifier")}
+    found: list[str] = []
+    for field, kind in (("processors", "processor"), ("controllerServices", "controller service")):
+        for component in group.get(field) or []:
+            descriptors = component.get("propertyDescriptors") or {}
+            for name, value in (component.get("properties") or {}).items():
+                if value is None or str(value) in in_scope:
+                    continue
+                descriptor = descriptors.get(name) if isinstance(descriptors, Mapping) else None
+                names_a_service = isinstance(descriptor, Mapping) and descriptor.get("identifiesControllerService")
+                if names_a_service or COMPONENT_ID.match(_substituted(str(value), parameters)):
+                    found.append(f"{path}{kind} {component.get('name')} property {name!r}")
+    for child in group.get("processGroups") or []:
+        found.extend(_outside(child, f"{path}group {child.get('name')}/", in_scope, parameters))
+    return found
+
+
+def _substituted(value: str, parameters: Mapping[str, str]) -> str:
+    return PARAMETER_REFERENCE.sub(lambda match: parameters.get(match.group(1), match.group(0)), value)
+
+
 def defines_services(definition: Mapping[str, Any]) -> bool:
     """Whether the flow defines a controller service at any level (its own, to enable)."""
-    return any(is_controller_service(key) for key, _, _ in walk_components(flow_contents(definition)))
+    return any(kind == "controller service" for _, kind, _, _ in walk_components(flow_contents(definition)))

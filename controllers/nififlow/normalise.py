@@ -101,9 +101,9 @@ def flow_content(group: Mapping[str, Any]) -> FlowContent:
     sensitive: dict[str, frozenset[str]] = {}
     dynamic: dict[str, frozenset[str]] = {}
     components["group"] = _fields(group, {})
-    for key, component, references in walk_components(group, ""):
+    for key, kind, component, references in walk_components(group):
         components[key] = _fields(component, references)
-        if is_controller_service(key):
+        if kind == "controller service":
             # NiFi downloads every service as DISABLED, running or not; the operator enables the
             # flow's services itself and observes their state apart from the definition.
             components[key].pop("scheduledState", None)
@@ -111,11 +111,6 @@ def flow_content(group: Mapping[str, Any]) -> FlowContent:
         sensitive[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("sensitive"))
         dynamic[key] = frozenset(n for n, d in descriptors.items() if isinstance(d, Mapping) and d.get("dynamic"))
     return FlowContent(components=components, sensitive=sensitive, dynamic=dynamic)
-
-
-def is_controller_service(key: str) -> bool:
-    """Whether a component key ('group A/controller service Reader') names a controller service."""
-    return key.rpartition("/")[2].startswith("controller service ")
 
 
 def differences(desired: FlowContent, actual: FlowContent) -> list[Difference]:
@@ -159,28 +154,33 @@ def _property_differences(
 
 def walk_components(
     group: Mapping[str, Any], path: str = "", inherited: Mapping[str, str] | None = None
-) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, str]]]:
-    """Every component below `group` with its key and the controller services it may name (its group's
-    and its ancestors'); connections last, their ends read by key."""
+) -> Iterator[tuple[str, str, Mapping[str, Any], Mapping[str, str]]]:
+    """Every component below `group`: its key, its kind ('processor', 'controller service', ...,
+    'connection'), itself, and the controller services it may name (its group's and its ancestors',
+    by id); connections last, their ends read by key."""
     keys_by_id: dict[str, str] = {}
-    children: list[tuple[str, Mapping[str, Any]]] = []
+    children: list[tuple[str, str, Mapping[str, Any]]] = []
     for field, kind in CHILD_KINDS:
         for key, component in _keyed(group.get(field) or [], f"{path}{kind}"):
-            children.append((key, component))
+            children.append((key, kind, component))
             for id_field in ("identifier", "instanceIdentifier"):
                 if component.get(id_field):
                     keys_by_id[str(component[id_field])] = key
     services = {
-        ident: key for ident, key in keys_by_id.items() if key.removeprefix(path).startswith("controller service ")
+        ident: key
+        for key, kind, component in children
+        if kind == "controller service"
+        for ident in (component.get("identifier"), component.get("instanceIdentifier"))
+        if ident
     }
     references = {**(inherited or {}), **services}
-    for key, component in children:
-        yield key, component, references
-        if key.removeprefix(path).startswith("group "):
+    for key, kind, component in children:
+        yield key, kind, component, references
+        if kind == "group":
             yield from walk_components(component, f"{key}/", references)
     connections = [(_connection_label(c, keys_by_id, path), c) for c in group.get("connections") or []]
     for key, component in _keyed_by_label(connections, f"{path}connection"):
-        yield key, component, references
+        yield key, "connection", component, references
 
 
 def _keyed(components: list[Any], prefix: str) -> Iterator[tuple[str, Mapping[str, Any]]]:

@@ -215,7 +215,8 @@ def plan_flow(
             )
         )
         return FlowPlan(changes=tuple(changes), differences=found)
-    if group.problems:
+    if group.problems and not (desired.state is FlowState.RUNNING and group.services_disabled):
+        # A service disabled in NiFi leaves its processors invalid: enabling it (below) is the fix.
         listed = "; ".join(p.shown() for p in group.problems)
         return FlowPlan(
             changes=tuple(changes),

@@ -550,7 +550,26 @@ def test_a_flow_runs_its_own_controller_services_and_is_refused_one_lent_from_ou
     ]
     own_name = own["flowContents"]["name"]
     ready = ready_flow(namespace, own_name, own, parameters=[{"name": "source", "value": "a"}])
-    assert nifi.run_status(ready["status"]["processGroupId"])["Convert"] == "Running"
+    group_id = ready["status"]["processGroupId"]
+    assert nifi.run_status(group_id)["Convert"] == "Running"
+
+    # Disabled in NiFi as the UI does it (the processor using it stopped first): enabled and started again.
+    nifi.stop_processor(group_id, "Convert")
+    services = nifi.call("GET", f"/flow/process-groups/{group_id}/controller-services")["controllerServices"]
+    reader = next(s for s in services if s["component"]["name"] == "Reader")
+    nifi.call(
+        "PUT", f"/controller-services/{reader['id']}/run-status", {"revision": reader["revision"], "state": "DISABLED"}
+    )
+
+    def reader_state() -> str:
+        return str(nifi.call("GET", f"/controller-services/{reader['id']}")["component"]["state"])
+
+    wait_for(
+        lambda: reader_state() == "ENABLED" and nifi.run_status(group_id)["Convert"] == "Running",
+        timeout=TIMEOUT,
+        what="the reader enabled and Convert running again",
+    )
+    assert "DriftCorrected" in event_reasons(namespace, own_name)
 
     # Another team's service at NiFi's root, which NiFi would lend any group below it.
     shared = nifi.call(

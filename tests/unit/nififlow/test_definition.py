@@ -106,3 +106,38 @@ def test_a_flow_defines_services_when_any_group_has_one() -> None:
     child["controllerServices"] = [{"identifier": "s", "name": "Reader", "type": "x.JsonTreeReader"}]
     flow["flowContents"]["processGroups"] = [child]
     assert defines_services(flow)
+
+
+def test_a_decoy_service_claiming_an_outside_services_instance_id_does_not_hide_it() -> None:
+    flow = generate_update_log()
+    decoy = {"identifier": str(uuid.uuid4()), "instanceIdentifier": ROOT_SERVICE_ID, "name": "Decoy", "type": "x.S"}
+    flow["flowContents"]["controllerServices"] = [decoy]
+    _processor_named(flow, "Log")["properties"]["Record Reader"] = ROOT_SERVICE_ID
+    assert services_outside(flow_contents(flow), {}) == ["processor Log property 'Record Reader'"]
+
+
+def test_an_id_assembled_from_text_and_a_parameter_counts_as_from_outside() -> None:
+    flow = generate_update_log()
+    _processor_named(flow, "Log")["properties"]["Record Reader"] = "0b0d1c9e-#{rest}"
+    rest = ROOT_SERVICE_ID.removeprefix("0b0d1c9e-")
+    assert services_outside(flow_contents(flow), {"rest": rest}) == ["processor Log property 'Record Reader'"]
+
+
+def test_a_service_of_a_sibling_group_is_not_in_scope() -> None:
+    flow = generate_update_log()
+    sibling = copy.deepcopy(generate_update_log("sibling")["flowContents"])
+    sibling["controllerServices"] = [{"identifier": ROOT_SERVICE_ID, "name": "Reader", "type": "x.JsonTreeReader"}]
+    child = copy.deepcopy(generate_update_log("child")["flowContents"])
+    _processor_named({"flowContents": child}, "Log")["properties"]["Record Reader"] = ROOT_SERVICE_ID
+    flow["flowContents"]["processGroups"] = [sibling, child]
+    assert services_outside(flow_contents(flow), {}) == ["group child/processor Log property 'Record Reader'"]
+
+
+def test_a_service_named_with_a_slash_is_still_a_service() -> None:
+    flow = generate_update_log()
+    flow["flowContents"]["controllerServices"] = [{"identifier": "s", "name": "SSL/TLS context", "type": "x.SSL"}]
+    assert defines_services(flow)
+    downloaded = copy.deepcopy(flow)
+    flow["flowContents"]["controllerServices"][0]["scheduledState"] = "ENABLED"
+    downloaded["flowContents"]["controllerServices"][0]["scheduledState"] = "DISABLED"
+    assert differences(flow_content(flow_contents(flow)), flow_content(flow_contents(downloaded))) == []

@@ -152,3 +152,12 @@ def test_invalid_components_stall_naming_each_with_nifis_message() -> None:
     result = plan(desired(), group(run=RunState(running=2, invalid=1), problems=problems))
     assert result.blocker is not None and result.blocker.reason == INVALID_FLOW
     assert "processor Log: 'Log Level' is invalid" in result.blocker.message
+
+
+def test_a_service_disabled_in_nifi_is_enabled_again_rather_than_stalling_on_the_processors_it_left_invalid() -> None:
+    problems = (ComponentProblem("processor Convert", ("'Record Reader' ... Controller Service is disabled",)),)
+    observed = group(run=RunState(running=2, invalid=1), problems=problems, services_disabled=1)
+    result = plan(desired(), observed)
+    assert result.blocker is None
+    (start,) = result.changes
+    assert isinstance(start, SetRunState) and start.state is FlowState.RUNNING
