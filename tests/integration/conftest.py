@@ -9,6 +9,7 @@ API, so missing RBAC rules fail these tests.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import signal
@@ -55,8 +56,29 @@ nififlows:
 OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
 
 
+def _stack_state_dir() -> Path:
+    """hack/stack's state folder (as hack/stack.py finds it): one per user, shared by every clone."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(os.environ.get("INFOMETIS_STACK_DIR") or Path(state_home) / "infometis-stack")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def stack() -> dict[str, str]:
+def stack_to_ourselves() -> Iterator[None]:
+    """One integration session at a time on the stack: every clone shares it, and a second session
+    would meet this one's operator and have its test resources swept (below)."""
+    lock_path = _stack_state_dir() / "integration-session.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"\nanother integration session holds {lock_path}; waiting for it to end", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack(stack_to_ourselves: None) -> dict[str, str]:
     """Point this process at the local stack, and fail clearly if it is not up."""
     os.environ.update(stack_environment())
     version = subprocess.run(["kubectl", "version", "-o", "json"], capture_output=True, text=True)

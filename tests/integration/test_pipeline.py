@@ -35,6 +35,8 @@ def sample(file: str, name: str) -> dict[str, Any]:
 def pipeline_namespace() -> Iterator[str]:
     """The namespace the test operator's tenancy policy lets run ExecuteProcess; gone again afterwards."""
     core = client.CoreV1Api()
+    if _namespace_exists(PIPELINE_NAMESPACE):  # left by a run cut short
+        core.delete_namespace(PIPELINE_NAMESPACE)
     wait_for(lambda: not _namespace_exists(PIPELINE_NAMESPACE), timeout=120, what="an earlier run's namespace gone")
     core.create_namespace({"metadata": {"name": PIPELINE_NAMESPACE}})
     yield PIPELINE_NAMESPACE
