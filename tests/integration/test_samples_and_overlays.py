@@ -56,3 +56,11 @@ def test_the_sample_indices_become_ready(operator: RunningOperator, namespace: s
     for doc in indices:
         obj = wait_ready(namespace, doc["metadata"]["name"], plural="elasticsearchindices")
         assert obj["status"]["shards"] == doc["spec"]["settings"]["number_of_shards"]
+
+
+def test_the_overlays_point_the_sample_flow_at_their_own_servers() -> None:
+    for overlay in ("dev", "prod"):
+        parameters = {p["name"]: p["value"] for p in render(overlay)["user-events-to-profiles"]["parameters"]}
+        assert "127.0.0.1" not in parameters["kafka.bootstrap.servers"], overlay
+        assert "127.0.0.1" not in parameters["search.url"], overlay
+        assert parameters["kafka.topic"] == "user-events" and parameters["search.index"] == "user-profiles"
