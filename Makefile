@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi clean
+.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-elasticsearch  the ElasticsearchIndex benchmark (N=200 by default;"
 	@echo "                  BENCH_ARGS='--indices 500 --server opensearch')"
 	@echo "make bench-nifi   the NiFiFlow benchmark (N=50 by default; BENCH_ARGS=--flows 10)"
+	@echo "make image        the operator image, localhost/infometis-operator:<version>, with buildah"
+	@echo "make wheels       dist/wheels: what the Containerfile installs (for docker/podman build elsewhere)"
 	@echo "make stack-down   stop the local stack (hack/stack down)"
 
 venv: $(VENV)/.installed
@@ -66,5 +68,11 @@ bench-elasticsearch: stack-up
 bench-nifi: stack-up
 	@$(STACK_ENV) && $(VENV_PY) hack/bench/nifi_flows.py $(BENCH_ARGS)
 
+image: venv
+	@hack/image/build.sh
+
+wheels: venv
+	@hack/image/wheels.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build
