@@ -35,6 +35,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -1092,12 +1093,15 @@ appender.stderr.layout.pattern = %p %m (%c)%n
 
 
 def nifi_host_commands(bin_dir: Path) -> dict[str, str]:
-    java = shutil.which("java") or "java"
-    log4j = bin_dir / "kafka-tools-log4j2.properties"
+    # NiFi's own JDK: a fixed path, where `java` on the caller's PATH would make each shell's `up`
+    # look like a changed NiFi.
+    java = shlex.quote(str(JAVA21_HOME / "bin" / "java"))
+    log4j = shlex.quote(f"-Dlog4j2.configurationFile={bin_dir / 'kafka-tools-log4j2.properties'}")
+    classpath = shlex.quote(f"{KAFKA_TOOLS}/*")
     consumer = f"""#!/bin/sh
 # Kafka's console consumer, run as Kafka's bin/kafka-console-consumer.sh runs it.
-exec {java} -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile={log4j} \\
-  -cp '{KAFKA_TOOLS}/*' org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
+exec {java} -Xmx128m -XX:TieredStopAtLevel=1 {log4j} \\
+  -cp {classpath} org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
 """
     return {"kafka-tools-log4j2.properties": KAFKA_TOOLS_LOG4J, "kafka-console-consumer": consumer}
 

@@ -26,6 +26,16 @@ GROUP, VERSION, PLURAL = "infometis.io", "v1alpha1", "kafkatopics"
 T = TypeVar("T")
 
 
+def namespace_exists(name: str) -> bool:
+    try:
+        client.CoreV1Api().read_namespace(name)
+    except client.ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import elasticsearch
 import opensearchpy
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.helpers import wait_for
@@ -35,7 +36,11 @@ def sweep_kafka(admin: AdminClient) -> int:
     for start in range(0, len(names), 500):
         futures = admin.delete_topics(names[start : start + 500], operation_timeout=60)
         for future in futures.values():
-            future.result()
+            try:
+                future.result()
+            except KafkaException as error:
+                if error.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:  # already going
+                    raise
     return len(names)
 
 
@@ -73,7 +78,11 @@ def sweep_nifi(nifi: NiFi) -> int:
 def _remove_group(nifi: NiFi, group_id: str) -> None:
     """Stop, disable, empty and delete a group, as the UI's steps do."""
     nifi.call("PUT", f"/flow/process-groups/{group_id}", {"id": group_id, "state": "STOPPED"})
-    nifi.call("PUT", f"/flow/process-groups/{group_id}/controller-services", {"id": group_id, "state": "DISABLED"})
+    # Services can be disabled once no processor using them still has a thread running.
+    wait_for(
+        lambda: _disabled(nifi, group_id),
+        what=f"the services of group {group_id} disabled",
+    )
     requests = f"/process-groups/{group_id}/empty-all-connections-requests"
     request_id = nifi.call("POST", requests)["dropRequest"]["id"]
     wait_for(lambda: nifi.call("GET", f"{requests}/{request_id}")["dropRequest"]["finished"], what="queues emptied")
@@ -84,3 +93,13 @@ def _remove_group(nifi: NiFi, group_id: str) -> None:
         # A service still disabling: NiFi says so, and the next run's sweep finishes the job.
         if error.code != 409:
             raise
+
+
+def _disabled(nifi: NiFi, group_id: str) -> bool:
+    try:
+        nifi.call("PUT", f"/flow/process-groups/{group_id}/controller-services", {"id": group_id, "state": "DISABLED"})
+    except urllib.error.HTTPError as error:
+        if error.code == 409:
+            return False
+        raise
+    return True

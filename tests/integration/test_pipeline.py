@@ -17,10 +17,9 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
 from tests.integration.conftest import PIPELINE_NAMESPACE, RunningOperator
-from tests.integration.helpers import REPO, apply, kubectl, wait_for, wait_ready
+from tests.integration.helpers import REPO, apply, kubectl, namespace_exists, wait_for, wait_ready
 
 SAMPLES = REPO / "samples"
 RECORDS = 40
@@ -35,24 +34,14 @@ def sample(file: str, name: str) -> dict[str, Any]:
 def pipeline_namespace() -> Iterator[str]:
     """The namespace the test operator's tenancy policy lets run ExecuteProcess; gone again afterwards."""
     core = client.CoreV1Api()
-    if _namespace_exists(PIPELINE_NAMESPACE):  # left by a run cut short
+    if namespace_exists(PIPELINE_NAMESPACE):  # left by a run cut short
         core.delete_namespace(PIPELINE_NAMESPACE)
-    wait_for(lambda: not _namespace_exists(PIPELINE_NAMESPACE), timeout=120, what="an earlier run's namespace gone")
+    wait_for(lambda: not namespace_exists(PIPELINE_NAMESPACE), timeout=120, what="an earlier run's namespace gone")
     core.create_namespace({"metadata": {"name": PIPELINE_NAMESPACE}})
     yield PIPELINE_NAMESPACE
     core.delete_namespace(PIPELINE_NAMESPACE)
     # The flow's deletion stops and drains it and removes its group: the next run needs the name.
-    wait_for(lambda: not _namespace_exists(PIPELINE_NAMESPACE), timeout=120, what="namespace deleted")
-
-
-def _namespace_exists(name: str) -> bool:
-    try:
-        client.CoreV1Api().read_namespace(name)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
+    wait_for(lambda: not namespace_exists(PIPELINE_NAMESPACE), timeout=120, what="namespace deleted")
 
 
 def test_records_produced_to_the_sample_topic_reach_the_sample_index_through_the_sample_flow(

@@ -30,6 +30,7 @@ from tests.integration.helpers import (
     exists,
     kafka_topic,
     kubectl,
+    namespace_exists,
     unique,
     wait_for,
     wait_ready,
@@ -45,16 +46,6 @@ def tenant_namespace() -> Iterator[str]:
     yield TENANT_NAMESPACE
     client.CoreV1Api().delete_namespace(TENANT_NAMESPACE)
     wait_for(lambda: not namespace_exists(TENANT_NAMESPACE), timeout=90, what="tenant namespace gone")
-
-
-def namespace_exists(name: str) -> bool:
-    try:
-        client.CoreV1Api().read_namespace(name)
-    except client.ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return True
 
 
 def test_a_namespace_manages_topics_with_its_prefix_only(
