@@ -28,6 +28,13 @@ def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+def print_table(rows: list[tuple[str, str, str]]) -> None:
+    """The benchmark's result as the Markdown table docs/benchmarks.md takes."""
+    print("| measure | value | target |\n|---|---|---|")
+    for measure, value, target in rows:
+        print(f"| {measure} | {value} | {target} |")
+
+
 def count_ready(namespace: str, plural: str) -> int:
     listing = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
     ready = 0

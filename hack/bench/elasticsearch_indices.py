@@ -45,6 +45,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     free_port,
     metric_delta,
     peak_rss_mb,
+    print_table,
     ready_condition,
     requests_by_type,
     say,
@@ -292,9 +293,7 @@ def main() -> None:
         ("  plus readiness probes (GET /) per resync period", f"{info / periods:.1f}", ""),
         ("operator peak RSS", f"{rss:.0f} MB", "< 200 MB"),
     ]
-    print("| measure | value | target |\n|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     free_port,
     metric_sum,
     peak_rss_mb,
+    print_table,
     ready_condition,
     say,
     scrape,
@@ -214,9 +215,7 @@ def main() -> None:
         ("Kafka describe requests per 100 topics per resync", f"{per_100:.2f}", "<= 1"),
         ("operator peak RSS", f"{rss:.0f} MB", "< 200 MB"),
     ]
-    print("| measure | value | target |\n|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     metric_delta,
     metric_sum,
     peak_rss_mb,
+    print_table,
     ready_condition,
     requests_by_type,
     say,
@@ -491,9 +492,7 @@ def main() -> None:
         ),
         ("operator peak RSS", f"{rss:.0f} MB", "< 200 MB"),
     ]
-    print("| measure | value | target |\n|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]} | {row[2]} |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

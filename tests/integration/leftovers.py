@@ -27,8 +27,12 @@ TEST_SUFFIX = re.compile(r"-[0-9a-f]{8}(?![0-9a-z])")
 NIFI_TEST_NAMESPACE = re.compile(r"^infometis/it-[0-9a-f]{8}/")
 
 
+def named_by_tests(name: str) -> bool:
+    return not name.startswith(".") and TEST_SUFFIX.search(name) is not None
+
+
 def left_by_tests(names: Iterable[str]) -> list[str]:
-    return sorted(name for name in names if not name.startswith(".") and TEST_SUFFIX.search(name))
+    return sorted(name for name in names if named_by_tests(name))
 
 
 def sweep_kafka(admin: AdminClient) -> int:
@@ -61,12 +65,12 @@ def sweep_search(url: str, flavour: str) -> int:
 def sweep_nifi(nifi: NiFi) -> int:
     removed = 0
     for group in nifi.call("GET", "/process-groups/root/process-groups")["processGroups"]:
-        if left_by_tests([group["component"]["name"]]):
+        if named_by_tests(group["component"]["name"]):
             _remove_group(nifi, group["id"])
             removed += 1
     for context in nifi.call("GET", "/flow/parameter-contexts")["parameterContexts"]:
         name = context["component"]["name"]
-        if (NIFI_TEST_NAMESPACE.match(name) or left_by_tests([name])) and not context["component"].get(
+        if (NIFI_TEST_NAMESPACE.match(name) or named_by_tests(name)) and not context["component"].get(
             "boundProcessGroups"
         ):
             version = context["revision"]["version"]
