@@ -9,9 +9,11 @@
 # are read from the go.mod of Argo CD ARGOCD_VERSION (versions.env), fetched
 # alone from the proxy (`go list -m` downloads the .mod, not the 55 MB
 # module), and the build fails if the build would select any other version.
-# Importing Argo CD's util/lua itself is not worth it: that package pulls in
-# Argo CD's API client and gitops-engine's kube utilities, hundreds of
-# modules including k8s.io/kubernetes, for two small functions.
+# Argo CD's util/lua itself cannot be imported at reasonable cost: it pulls in
+# Argo CD's API client and gitops-engine's kube utilities (hundreds of
+# modules, k8s.io/kubernetes among them), and Argo CD requires gitops-engine
+# at a version the proxy does not serve (only Argo CD's own replace to
+# ./gitops-engine resolves it), so an importer would have to redo that too.
 #
 # OUT/argocd-health.digest records what the binary was built from; when it
 # matches this checkout's sources the script returns at once.

@@ -21,9 +21,10 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 from kubernetes import client
 
-from tests.argocd import argocd_health
+from tests.argocd import SCRIPTS, argocd_health
 from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
+    REPO,
     apply,
     condition,
     kafka_topic,
@@ -231,3 +232,19 @@ def test_nifi_flows_show_in_argo_cd_as_documented_in_each_state(
     assert_an_unhandled_generation_is_progressing(
         operator, namespace, plural, in_sync, {"parameters": [{"name": "source", "value": "changed"}]}
     )
+
+
+def test_the_shipped_argocd_cm_patch_adds_every_kinds_script_and_keeps_the_rest(namespace: str) -> None:
+    """The README's install command, on a real API server: the keys land verbatim, other settings stay."""
+    kubectl("create", "configmap", "argocd-cm", "-n", namespace, "--from-literal=url=https://argocd.example.com")
+    kubectl(
+        "patch", "configmap", "argocd-cm", "-n", namespace, "--patch-file", str(REPO / "config/argocd/argocd-cm.yaml")
+    )
+    data = live(namespace, "configmap", "argocd-cm")["data"]
+    assert data == {
+        "url": "https://argocd.example.com",
+        **{
+            f"resource.customizations.health.infometis.io_{kind}": (SCRIPTS / f"{kind}.lua").read_text()
+            for kind in ("KafkaTopic", "ElasticsearchIndex", "NiFiFlow")
+        },
+    }
