@@ -27,11 +27,13 @@ from tests.integration.helpers import (
     REPO,
     apply,
     condition,
+    get,
     kafka_topic,
     kubectl,
     patch_spec,
     set_config_out_of_band,
     unique,
+    wait_for,
     wait_ready,
     wait_reason,
 )
@@ -151,10 +153,11 @@ def test_elasticsearch_indices_show_in_argo_cd_as_documented_in_each_state(
     connection_secret(namespace, server)
     unreachable_secret(namespace, "nowhere", "url", f"http://{UNREACHABLE}")
     in_sync, drifted, suspended = unique("insync"), unique("drifted"), unique("suspended")
-    refused, unreachable = unique("refused"), unique("unreachable")
+    refused, unreachable, yellow = unique("refused"), unique("unreachable"), unique("yellow")
     # No replicas: green on the one-node server, so Healthy without a Yellow note.
     single = {"index": {"number_of_replicas": 0}}
     apply(namespace, search_index(in_sync, settings=single))
+    apply(namespace, search_index(yellow, settings={"index": {"number_of_replicas": 1}}))
     apply(
         namespace,
         search_index(
@@ -169,6 +172,7 @@ def test_elasticsearch_indices_show_in_argo_cd_as_documented_in_each_state(
         server.api.indices.put_settings(index=drifted, body={"index.refresh_interval": "30s"})
         wait_ready(namespace, suspended, plural=plural)
         patch_spec(namespace, suspended, {"suspend": True}, plural=plural)
+        wait_for(lambda: (condition(get(namespace, yellow, plural), "Healthy") or {}).get("reason") == "Yellow")
 
         assert_argocd_shows(
             namespace,
@@ -179,6 +183,13 @@ def test_elasticsearch_indices_show_in_argo_cd_as_documented_in_each_state(
                 suspended: SUSPENDED,
                 refused: stalled("SearchRefused"),
                 unreachable: RETRYING,
+                # Its replica has no second node to go to: still Healthy, and Argo CD says why it is Yellow.
+                yellow: (
+                    "True",
+                    "Succeeded",
+                    "Healthy",
+                    lambda obj: f"{ready_message(obj)} Index health {said('Healthy')(obj)}",
+                ),
             },
         )
         assert "refresh_interval" in argocd_health(live(namespace, plural, drifted))[1]
