@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
+.PHONY: help venv stack-up stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -16,6 +16,7 @@ help:
 	@echo "make unit         unit and property tests only (no servers)"
 	@echo "make lint         ruff, mypy and the import-layering contract"
 	@echo "make crds         regenerate crds/ from the pydantic models"
+	@echo "make argocd-config regenerate config/argocd's argocd-cm and Helm values from the health scripts"
 	@echo "make bench-kafka  the KafkaTopic benchmark (N=1000 by default; BENCH_ARGS=--topics 200)"
 	@echo "make bench-elasticsearch  the ElasticsearchIndex benchmark (N=200 by default;"
 	@echo "                  BENCH_ARGS='--indices 500 --server opensearch')"
@@ -41,6 +42,9 @@ stack-down:
 
 crds: venv
 	@$(VENV_PY) -m controllers.crdgen --output crds
+
+argocd-config: venv
+	@$(VENV_PY) -m controllers.argocdgen
 
 run: stack-up
 	@$(STACK_ENV) && hack/run-operator.sh
