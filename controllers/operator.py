@@ -168,6 +168,13 @@ async def run(settings: Settings) -> None:
         policies = load_policies(settings.tenancy_policy, {kind.resource.plural: kind.policy_model for kind in kinds})
     except PolicyFileInvalid as error:
         raise SystemExit(str(error)) from None
+    lease = lease_name(settings.controllers)
+    elector: LeaderElector | None = None
+    if settings.leader_election:
+        assert settings.leader_election_namespace is not None  # parse_settings requires it
+        elector = LeaderElector(
+            kube, namespace=settings.leader_election_namespace, name=lease, identity=holder_identity()
+        )
     controllers = [
         Controller(
             kind,
@@ -176,6 +183,7 @@ async def run(settings: Settings) -> None:
             max_concurrent=settings.max_concurrent_reconciles,
             namespaces=settings.namespaces,
             policy=policies[kind.resource.plural],
+            leading=elector.leading if elector is not None else lambda: True,
         )
         for kind in kinds
     ]
@@ -218,13 +226,7 @@ async def run(settings: Settings) -> None:
     stop = asyncio.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
-    lease = lease_name(settings.controllers)
-    elector: LeaderElector | None = None
-    if settings.leader_election:
-        assert settings.leader_election_namespace is not None  # parse_settings requires it
-        elector = LeaderElector(
-            kube, namespace=settings.leader_election_namespace, name=lease, identity=holder_identity()
-        )
+    if elector is not None:
         if not await _lead_unless_stopped(elector, stop):
             await _stop(background, services, kube)
             return

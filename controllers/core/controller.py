@@ -97,8 +97,12 @@ class Controller(Generic[SpecT, StatusT]):
         max_concurrent: int,
         namespaces: tuple[str, ...],
         policy: KindPolicy,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self.kind = kind
+        # Whether this process may still reconcile (leader election): checked before each pass, so that
+        # none starts after the Lease's renew deadline, even when the process was paused past it.
+        self._leading = leading
         self._policy = policy
         self._kube = kube
         self._namespaces = namespaces  # watched namespaces; empty: all
@@ -307,6 +311,8 @@ class Controller(Generic[SpecT, StatusT]):
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()
         try:
+            if not self._leading():
+                return  # the leader election ends the process; the next leader reconciles this object
             await self.reconcile(key)
         except Exception:
             # The loop must outlive any bug or surprise: log it and retry later.

@@ -129,6 +129,10 @@ class LeaderElector:
         self._last_renewed: float | None = None
         metrics.LEADER.labels(name).set(0)
 
+    def leading(self) -> bool:
+        """Whether this process holds the Lease and renewed it within the renew deadline."""
+        return self._last_renewed is not None and not renewal_overdue(self._last_renewed, self._clock())
+
     @property
     def where(self) -> str:
         return f"Lease {self._namespace}/{self._name}"
