@@ -222,13 +222,9 @@ async def run(settings: Settings) -> None:
         unmanaged = {c.kind.resource.plural: c.unmanaged for c in controllers}
         background.append(asyncio.create_task(serve(health, settings.health_port, unmanaged)))
 
-    # kopf takes SIGINT/SIGTERM over when it starts; until then (waiting for the Lease) they stop the process here.
-    stop = asyncio.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
     if elector is not None:
-        if not await _lead_unless_stopped(elector, stop):
-            await _stop(background, services, kube)
+        if not await _lead_unless_stopped(elector):
+            await _stop(background, services, kube, elector)
             return
         renewing = asyncio.create_task(elector.keep_leading(), name="leader-election")
         renewing.add_done_callback(_exit_when_no_longer_leading)
@@ -250,7 +246,6 @@ async def run(settings: Settings) -> None:
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
-            stop_flag=stop,
         )
     finally:
         await _stop(background, services, kube, elector)
@@ -273,14 +268,26 @@ def _keep_running(health: Health, loops: Mapping[str, Loop]) -> list[asyncio.Tas
     return tasks
 
 
-async def _lead_unless_stopped(elector: LeaderElector, stop: asyncio.Event) -> bool:
-    """Wait for the Lease; False if the process is told to stop first."""
+async def _lead_unless_stopped(elector: LeaderElector) -> bool:
+    """Wait for the Lease; False if SIGINT or SIGTERM comes first.
+
+    kopf handles those signals once it runs. It is given no stop flag of ours: it would wait 5 s at
+    shutdown for the task watching such a flag, delaying the release of the Lease.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
     acquiring = asyncio.create_task(elector.acquire())
     stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait((acquiring, stopping), return_when=asyncio.FIRST_COMPLETED)
-    for task in (acquiring, stopping):
-        task.cancel()
-    await asyncio.gather(acquiring, stopping, return_exceptions=True)
+    try:
+        await asyncio.wait((acquiring, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)  # until kopf takes them: the default, which ends the process
+        for task in (acquiring, stopping):
+            task.cancel()
+        await asyncio.gather(acquiring, stopping, return_exceptions=True)
     return not stop.is_set() and not acquiring.cancelled()
 
 
