@@ -50,6 +50,7 @@ LOST_LEADERSHIP_EXIT_CODE = 1
 
 def configure_logging(level: str, log_format: str = "text") -> None:
     logging.basicConfig(level=level, handlers=[handler(log_format)])
+    logging.captureWarnings(True)  # a library's warning is a log line too (one JSON object with --log-format json)
     # kopf narrates every watch event at INFO; its warnings and errors still show.
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # Client-library chatter repeats every retry; conditions carry the failure
