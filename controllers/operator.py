@@ -229,6 +229,7 @@ async def run(settings: Settings) -> None:
             return
         renewing = asyncio.create_task(elector.keep_leading(), name="leader-election")
         renewing.add_done_callback(_exit_when_no_longer_leading)
+        background.append(renewing)  # stopped before the Lease is released, so it cannot take it back
     else:
         metrics.LEADER.labels(lease).set(1)
 

@@ -174,28 +174,32 @@ class LeaderElector:
                 renewed = False
             if renewed:
                 self._last_renewed = started
-            elif renewal_overdue(self._last_renewed, self._clock()):
+            elif self._taken_by_another() or renewal_overdue(self._last_renewed, self._clock()):
                 metrics.LEADER.labels(self._name).set(0)
                 log.error(
-                    "%s: not renewed for %.0fs (deadline %.0fs): no longer leading",
+                    "%s: not renewed for %.0fs (deadline %.0fs%s): no longer leading",
                     self.where,
                     self._clock() - self._last_renewed,
                     RENEW_DEADLINE_SECONDS,
+                    f"; now held by {self._observed.holder}" if self._observed and self._taken_by_another() else "",
                 )
                 return
 
     async def release(self) -> None:
-        """Give the Lease up (if still ours) so another candidate takes it at once."""
+        """Give the Lease up, if this process holds it, so another candidate takes it at once. Read afresh:
+        a renewal cut short by the shutdown may have been written without this process seeing its answer."""
         metrics.LEADER.labels(self._name).set(0)
-        if self._observed is None or self._observed.holder != self.identity:
-            return
+        if self._last_renewed is None:
+            return  # never led
         try:
             async with asyncio.timeout(RETRY_PERIOD_SECONDS):
+                lease = await self._kube.read_lease(self._namespace, self._name)
+                if lease is None or LeaseRecord.of(lease.get("spec") or {}).holder != self.identity:
+                    return
+                record = LeaseRecord.of(lease["spec"])
+                version = str(lease["metadata"]["resourceVersion"])
                 await self._kube.replace_lease(
-                    self._namespace,
-                    self._name,
-                    self._version,
-                    released(self._observed, _micro_time(_utc_now)).spec(),
+                    self._namespace, self._name, version, released(record, _micro_time(_utc_now)).spec()
                 )
         except (KubeError, TimeoutError) as error:
             log.warning("%s: could not release it (it expires by itself): %s", self.where, error or "no answer")
@@ -235,6 +239,9 @@ class LeaderElector:
             return False
         self._observe(written)
         return True
+
+    def _taken_by_another(self) -> bool:
+        return self._observed is not None and self._observed.holder not in ("", self.identity)
 
     def _observe(self, lease: Mapping[str, Any]) -> None:
         record = LeaseRecord.of(lease.get("spec") or {})
