@@ -18,7 +18,7 @@ from kubernetes import client
 from controllers.core.leader import LEASE_DURATION_SECONDS, RETRY_PERIOD_SECONDS
 from controllers.operator import LOST_LEADERSHIP_EXIT_CODE
 from tests.integration.conftest import RunningOperator
-from tests.integration.helpers import apply, events, kafka_topic, wait_for, wait_ready
+from tests.integration.helpers import apply, events, kafka_topic, unique, wait_for, wait_ready
 from tests.integration.operators import Process, grant_lease_role, start
 
 LEASE = "infometis-kafka"
@@ -87,8 +87,9 @@ def test_one_replica_reconciles_and_another_takes_over_on_sigkill_and_sigterm(
         wait_for(lambda: standby.probe("/readyz") == 200, timeout=30, what="the standby ready")
         assert standby.probe("/healthz") == 200
 
-        apply(namespace, kafka_topic("before-handover", partitions=1))
-        wait_ready(namespace, "before-handover")
+        topics = {step: unique(step) for step in ("before-handover", "after-sigkill", "after-sigterm")}
+        apply(namespace, kafka_topic(topics["before-handover"], partitions=1))
+        wait_ready(namespace, topics["before-handover"])
         assert reconciles(leader) > 0
         time.sleep(3)  # a resync or more
         assert leading(leader) and not leading(standby)
@@ -96,9 +97,9 @@ def test_one_replica_reconciles_and_another_takes_over_on_sigkill_and_sigterm(
 
         leader.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
-        apply(namespace, kafka_topic("after-sigkill", partitions=1))
+        apply(namespace, kafka_topic(topics["after-sigkill"], partitions=1))
         kill_handover = handover_seconds(killed_at, standby, KILL_HANDOVER_BOUND)
-        wait_ready(namespace, "after-sigkill")
+        wait_ready(namespace, topics["after-sigkill"])
         assert leading(standby)
 
         successor = replica(operator, namespace, tmp_path / "replica-2.log")
@@ -110,14 +111,14 @@ def test_one_replica_reconciles_and_another_takes_over_on_sigkill_and_sigterm(
         term_handover = handover_seconds(terminated_at, successor, TERM_HANDOVER_BOUND)
         assert standby.process.wait(timeout=20) == 0, "the leader did not stop cleanly on SIGTERM"
         assert "Lease" in standby.log() and "released" in standby.log()
-        apply(namespace, kafka_topic("after-sigterm", partitions=1))
-        wait_ready(namespace, "after-sigterm")
+        apply(namespace, kafka_topic(topics["after-sigterm"], partitions=1))
+        wait_ready(namespace, topics["after-sigterm"])
         assert holder(namespace) != "", "the Lease has no holder after the handover"
 
         print(f"\nhandover after SIGKILL {kill_handover:.1f}s, after SIGTERM {term_handover:.1f}s")
         assert kill_handover <= KILL_HANDOVER_BOUND
         assert term_handover <= TERM_HANDOVER_BOUND
-        for name in ("before-handover", "after-sigkill", "after-sigterm"):
+        for name in topics.values():
             created_once(namespace, name)
     finally:
         for process in replicas:
@@ -139,16 +140,17 @@ def test_a_leader_paused_past_the_renew_deadline_exits_without_reconciling(
         wait_for(lambda: second.probe("/readyz") == 200, timeout=30, what="the second replica ready")
         first.process.send_signal(signal.SIGSTOP)
         wait_for(lambda: leading(second), timeout=KILL_HANDOVER_BOUND + 10, what="the second replica leading")
-        apply(namespace, kafka_topic("while-paused", partitions=1))
-        wait_ready(namespace, "while-paused")
+        topic = unique("while-paused")
+        apply(namespace, kafka_topic(topic, partitions=1))
+        wait_ready(namespace, topic)
         paused_log = len(first.log())
         first.process.send_signal(signal.SIGCONT)
         assert first.process.wait(timeout=10) == LOST_LEADERSHIP_EXIT_CODE, "the paused leader did not exit"
         after_pause = first.log()[paused_log:]
         assert "no longer leading" in after_pause
-        assert "while-paused" not in after_pause, f"the paused leader acted after its deadline:\n{after_pause}"
+        assert topic not in after_pause, f"the paused leader acted after its deadline:\n{after_pause}"
         assert leading(second)
-        created_once(namespace, "while-paused")
+        created_once(namespace, topic)
     finally:
         for process in replicas:
             if process.process.poll() is None:
