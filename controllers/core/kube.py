@@ -96,13 +96,21 @@ class KubeApi:
         return headers
 
     async def _request(
-        self, method: str, path: str, *, body: Any = None, content_type: str | None = None, accept: str | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        counted: bool = True,
     ) -> dict[str, Any] | None:
-        """The decoded response, or None on 404. Other failures raise KubeError."""
+        """The decoded response, or None on 404. Other failures raise KubeError. Writes are `counted` in
+        infometis_kube_writes_total unless they are the Lease's (the work's writes, not the election's)."""
         session = await self._session_or_new()
         data = None if body is None else json.dumps(body)
         try:
-            return await self._send(session, method, path, data, content_type, accept)
+            return await self._send(session, method, path, data, content_type, accept, counted)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise KubeError(0, f"no answer from the API server: {error!r}") from None
 
@@ -114,12 +122,13 @@ class KubeApi:
         data: str | None,
         content_type: str | None,
         accept: str | None,
+        counted: bool,
     ) -> dict[str, Any] | None:
         headers = self._headers(content_type)
         if accept:
             headers["Accept"] = accept
         async with session.request(method, self._base + path, data=data, headers=headers) as response:
-            if method != "GET":
+            if method != "GET" and counted:
                 metrics.KUBE_WRITES.labels(method=method, code=str(response.status)).inc()
             if response.status == 404:
                 return None
@@ -252,6 +261,35 @@ class KubeApi:
         if plural == "secrets":
             data = {key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in data.items()}
         return dict(data), str(found["metadata"].get("resourceVersion") or "")
+
+    @staticmethod
+    def _leases(namespace: str) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease, or None if there is none."""
+        return await self._request("GET", f"{self._leases(namespace)}/{name}")
+
+    async def create_lease(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the Lease; 409 if another created it first."""
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+        return await self._request(
+            "POST", self._leases(namespace), body=lease, content_type="application/json", counted=False
+        )
+
+    async def replace_lease(
+        self, namespace: str, name: str, resource_version: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Replace the Lease's spec if it is still at `resource_version` (409 otherwise); None if it is gone."""
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+            "spec": spec,
+        }
+        return await self._request(
+            "PUT", f"{self._leases(namespace)}/{name}", body=lease, content_type="application/json", counted=False
+        )
 
     async def ping(self) -> None:
         """Raise unless the API server says it is ready. Every authenticated client may read /readyz, so

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pytest
+from prometheus_client import REGISTRY
 
 from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, Controller
 from controllers.core.kind import Blocker
@@ -536,3 +537,44 @@ async def test_the_api_server_unreachable_while_reading_a_reference_is_retried_w
     assert (ready["status"], ready["reason"]) == ("False", "ProgressingWithRetry")
     assert "Kubernetes API" in ready["message"]
     assert "Traceback" not in caplog.text and "failed unexpectedly" not in caplog.text
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, {"kind": "Widget", **labels}) or 0.0
+
+
+async def test_metrics_count_conditions_drift_once_per_finding_and_time_to_ready_once_per_generation() -> None:
+    service = ToyService()
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    ready = {"type": "Ready", "status": "True", "reason": "Succeeded"}
+    before = {
+        name: sample(name)
+        for name in (
+            "infometis_generation_ready_seconds_count",
+            "infometis_drift_detected_total",
+            "infometis_drift_corrected_total",
+        )
+    }
+    ready_before = sample("infometis_objects_by_condition", **ready)
+
+    def watched(version: int) -> None:  # the watch brings the object as last written
+        controller.on_watch_event("MODIFIED", widget("a", version=version, status=dict(kube.statuses[-1])))
+
+    controller.on_watch_event(None, widget("a"))
+    await reconcile(controller, kube, KEY)
+    watched(11)
+    assert sample("infometis_generation_ready_seconds_count") == before["infometis_generation_ready_seconds_count"] + 1
+    assert sample("infometis_objects_by_condition", **ready) == ready_before + 1
+
+    service.values["a"] = "changed outside"
+    for version in (12, 13):  # the pass that corrects it, then one that finds nothing
+        await reconcile(controller, kube, KEY)
+        watched(version)
+    assert sample("infometis_drift_detected_total") == before["infometis_drift_detected_total"] + 1
+    assert sample("infometis_drift_corrected_total") == before["infometis_drift_corrected_total"] + 1
+    # Ready again at the same generation: not a new time to Ready.
+    assert sample("infometis_generation_ready_seconds_count") == before["infometis_generation_ready_seconds_count"] + 1
+
+    controller.on_watch_event("DELETED", widget("a", version=14))
+    assert sample("infometis_objects_by_condition", **ready) == ready_before
