@@ -1,25 +1,31 @@
 """hack/stack: the local real stack every test and `make run` use.
 
-    hack/stack up [--kafka-brokers N] [--secure-search] [--secure-nifi]
+    hack/stack up [--kafka-brokers N] [--secure-search] [--secure-nifi] [--flux]
                                         build or reuse, start, wait until each answers
                                         (--secure-search: opensearch-secure as well;
-                                        --secure-nifi: nifi-secure as well)
+                                        --secure-nifi: nifi-secure as well;
+                                        --flux: Flux, its Git server and controllers)
     hack/stack down [--wipe]            stop every server (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
     hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
                                         the SASL_SSL listener's users, ELASTICSEARCH_URL,
                                         OPENSEARCH_URL, ELASTICSEARCH7_URL, OPENSEARCH_SECURE_URL
                                         with its users and CA file, NIFI_URL, and NIFI_SECURE_URL
-                                        with its CA file and two identities' client certificates
+                                        with its CA file and two identities' client certificates,
+                                        FLUX_GIT_URL (the Git repository Flux reads)
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
                                         kube-controller-manager, kafka, kafka-N,
                                         elasticsearch, opensearch, elasticsearch7,
-                                        opensearch-secure, nifi, nifi-secure)
+                                        opensearch-secure, nifi, nifi-secure, flux-git,
+                                        source-controller, kustomize-controller; flux means
+                                        those three)
 
-opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles) and
-nifi-secure (NiFi with HTTPS, client certificates and policies) are started only
-on request, by `start NAME` or `up --secure-search` / `up --secure-nifi`; a plain
-`up` leaves them as they are.
+opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles),
+nifi-secure (NiFi with HTTPS, client certificates and policies) and Flux
+(source-controller and kustomize-controller as local processes under their own
+ServiceAccounts, and a Git server on loopback) are started only on request, by
+`start NAME` or `up --secure-search` / `up --secure-nifi` / `up --flux`; a
+plain `up` leaves them as they are.
 
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
@@ -154,6 +160,20 @@ NIFI_SECURE_READER = "reader"
 JAVA21_HOME = Path(os.environ.get("INFOMETIS_JAVA21_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64"))
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+
+# Flux (on request: `start flux`, `up --flux`): a Git server for the stack's
+# repository, source-controller (its artifact server too) and kustomize-controller.
+FLUX_BIN = (
+    CACHE / f"flux-source-controller-v{VERSIONS['FLUX_SOURCE_CONTROLLER_VERSION']}"
+    f"-kustomize-controller-v{VERSIONS['FLUX_KUSTOMIZE_CONTROLLER_VERSION']}"
+)
+FLUX_STATE = STATE / "flux"
+FLUX_NAMESPACE = "flux-system"
+FLUX_GIT_PORT = 29500
+FLUX_GIT_REPOSITORY = "infometis.git"
+FLUX_ARTIFACT_PORT = 29501
+# metrics and health (/readyz) ports of each controller
+FLUX_CONTROLLER_PORTS = {"source-controller": (29502, 29503), "kustomize-controller": (29504, 29505)}
 
 
 @dataclass(frozen=True)
@@ -1485,6 +1505,131 @@ def nifi_node(nifi: NifiServer) -> Server:
     )
 
 
+# --- Flux -----------------------------------------------------------------------------------
+
+
+def ensure_flux() -> None:
+    if not all((FLUX_BIN / name).exists() for name in FLUX_CONTROLLER_PORTS):
+        _timed(
+            f"Flux source-controller v{VERSIONS['FLUX_SOURCE_CONTROLLER_VERSION']} and kustomize-controller "
+            f"v{VERSIONS['FLUX_KUSTOMIZE_CONTROLLER_VERSION']} build",
+            ["nice", str(HACK / "lib" / "build-flux.sh"), str(FLUX_BIN)],
+        )
+
+
+def flux_git_url() -> str:
+    """The stack's Git repository, which anyone on this machine may fetch from and push to."""
+    return f"http://127.0.0.1:{FLUX_GIT_PORT}/{FLUX_GIT_REPOSITORY}"
+
+
+def _admin_kubectl(*args: str) -> str:
+    result = subprocess.run(
+        [str(KUBE_BIN / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def flux_git_server() -> Server:
+    root = FLUX_STATE / "git"
+
+    def prepare() -> None:
+        repository = root / FLUX_GIT_REPOSITORY
+        if not repository.exists():
+            subprocess.run(
+                ["git", "init", "--quiet", "--bare", "--initial-branch", "main", str(repository)], check=True
+            )
+            # Anonymous pushes over HTTP: the server listens on loopback only.
+            subprocess.run(["git", "-C", str(repository), "config", "http.receivepack", "true"], check=True)
+
+    return Server(
+        name="flux-git",
+        prepare=prepare,
+        argv=lambda: [
+            sys.executable,
+            str(HACK / "stack_git_http.py"),
+            "--root",
+            str(root),
+            "--port",
+            str(FLUX_GIT_PORT),
+        ],
+        ready=lambda: _http_ok(f"{flux_git_url()}/info/refs?service=git-upload-pack"),
+    )
+
+
+def _install_flux_crds_and_rbac() -> None:
+    """Flux's CRDs (from the modules built) and the controllers' ServiceAccounts and roles; idempotent."""
+    # Server-side: Flux's CRDs are too large for client-side apply's last-applied annotation.
+    _admin_kubectl("apply", "--server-side", "--force-conflicts", "-f", str(FLUX_BIN / "crds"))
+    _admin_kubectl("apply", "-f", str(HACK / "flux" / "rbac.yaml"))
+    for crd in sorted((FLUX_BIN / "crds").glob("*.yaml")):
+        _admin_kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd))
+
+
+def _write_service_account_kubeconfig(service_account: str, path: Path) -> None:
+    """A kubeconfig holding a token of the ServiceAccount (a year long: made anew at every start)."""
+    token = _admin_kubectl("create", "token", service_account, "-n", FLUX_NAMESPACE, "--duration", "8760h").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"""apiVersion: v1
+kind: Config
+clusters: [{{name: infometis-local, cluster: {{server: "{APISERVER_URL}", certificate-authority: "{PKI / "ca.crt"}"}}}}]
+users: [{{name: {service_account}, user: {{token: "{token}"}}}}]
+contexts: [{{name: {service_account}, context: {{cluster: infometis-local, user: {service_account}}}}}]
+current-context: {service_account}
+"""
+    )
+    path.chmod(0o600)
+
+
+def flux_controller(name: str) -> Server:
+    """source-controller or kustomize-controller, as a local process under its own ServiceAccount."""
+    metrics_port, health_port = FLUX_CONTROLLER_PORTS[name]
+    kubeconfig = FLUX_STATE / f"{name}.kubeconfig"
+    # Started through a link in the state folder, so its command line names STATE as
+    # running_pid() requires (the controllers take their kubeconfig from the environment only).
+    program = FLUX_STATE / "bin" / name
+
+    def prepare() -> None:
+        _install_flux_crds_and_rbac()
+        _write_service_account_kubeconfig(name, kubeconfig)
+        program.parent.mkdir(parents=True, exist_ok=True)
+        program.unlink(missing_ok=True)
+        program.symlink_to(FLUX_BIN / name)
+        (FLUX_STATE / "artifacts").mkdir(exist_ok=True)  # source-controller refuses a missing folder
+
+    def argv() -> list[str]:
+        common = [
+            str(program),
+            f"--metrics-addr=127.0.0.1:{metrics_port}",
+            f"--health-addr=127.0.0.1:{health_port}",
+            "--events-addr=",  # no notification-controller: Events go to the API server only
+            "--watch-all-namespaces=true",
+        ]
+        if name == "source-controller":
+            # Artifacts (tarballs of each fetched revision) are served here for kustomize-controller.
+            common += [
+                f"--storage-path={FLUX_STATE / 'artifacts'}",
+                f"--storage-addr=127.0.0.1:{FLUX_ARTIFACT_PORT}",
+                f"--storage-adv-addr=127.0.0.1:{FLUX_ARTIFACT_PORT}",
+            ]
+        return common
+
+    return Server(
+        name=name,
+        prepare=prepare,
+        argv=argv,
+        env=lambda: {"KUBECONFIG": str(kubeconfig), "RUNTIME_NAMESPACE": FLUX_NAMESPACE},
+        ready=lambda: _http_ok(f"http://127.0.0.1:{health_port}/readyz"),
+        cwd=FLUX_STATE,
+    )
+
+
+def flux_servers() -> list[Server]:
+    return [flux_git_server(), *(flux_controller(name) for name in FLUX_CONTROLLER_PORTS)]
+
+
 def search_nodes() -> list[Server]:
     """The search servers a plain `up` starts."""
     return [search_node(search) for search in SEARCH_SERVERS]
@@ -1500,6 +1645,8 @@ def all_servers(brokers: int) -> list[Server]:
         search_node(SECURE_SEARCH_SERVER),
         nifi_node(NIFI_SERVER),
         nifi_node(SECURE_NIFI_SERVER),
+        # Last, so `down` stops Flux before what it applies to.
+        *flux_servers(),
     ]
 
 
@@ -1514,6 +1661,8 @@ def ensure_cached(name: str) -> None:
         ensure_search_server(search)
     if name in (NIFI_SERVER.name, SECURE_NIFI_SERVER.name):
         ensure_nifi()
+    if name == "flux" or name in FLUX_CONTROLLER_PORTS:
+        ensure_flux()
 
 
 def on_request_servers(secure_search: bool, secure_nifi: bool) -> list[Server]:
@@ -1528,9 +1677,11 @@ def on_request_servers(secure_search: bool, secure_nifi: bool) -> list[Server]:
 def servers_named(name: str) -> list[Server]:
     if name == "kafka":
         return kafka_nodes(configured_brokers())
+    if name == "flux":
+        return flux_servers()
     known = {s.name: s for s in all_servers(MAX_KAFKA_BROKERS)}
     if name not in known:
-        raise SystemExit(f"unknown server {name!r}; one of: {', '.join(known)}, kafka")
+        raise SystemExit(f"unknown server {name!r}; one of: {', '.join(known)}, kafka, flux")
     return [known[name]]
 
 
@@ -1546,11 +1697,13 @@ def stack_lock() -> Iterator[None]:
         yield
 
 
-def command_up(brokers: int, secure_search: bool, secure_nifi: bool) -> None:
+def command_up(brokers: int, secure_search: bool, secure_nifi: bool, flux: bool) -> None:
     if not 1 <= brokers <= MAX_KAFKA_BROKERS:
         raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
     with stack_lock():
         ensure_binaries()
+        if flux:
+            ensure_flux()
         on_request = on_request_servers(secure_search, secure_nifi)
         settings = load_settings()
         settings["kafka_brokers"] = brokers
@@ -1569,6 +1722,10 @@ def command_up(brokers: int, secure_search: bool, secure_nifi: bool) -> None:
         for server in [kube_controller_manager(), *kafka, *others]:
             wait_ready(server)
         ensure_tenant_acls(brokers)
+        # Flux needs the API server (its CRDs, its ServiceAccounts' tokens) before it starts.
+        for server in flux_servers() if flux else []:
+            start(server)
+            wait_ready(server)
     say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
 
 
@@ -1601,6 +1758,11 @@ def command_status() -> None:
             nifi.name: f"{nifi.url} (management 127.0.0.1:{nifi.management_port})"
             for nifi in (NIFI_SERVER, SECURE_NIFI_SERVER)
         },
+        "flux-git": flux_git_url(),
+        "source-controller": f"artifacts http://127.0.0.1:{FLUX_ARTIFACT_PORT} "
+        f"(metrics, health 127.0.0.1:{'/'.join(map(str, FLUX_CONTROLLER_PORTS['source-controller']))})",
+        "kustomize-controller": "metrics, health "
+        f"127.0.0.1:{'/'.join(map(str, FLUX_CONTROLLER_PORTS['kustomize-controller']))}",
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
     for server in all_servers(MAX_KAFKA_BROKERS):
@@ -1609,7 +1771,9 @@ def command_status() -> None:
             continue
         state = ("ready" if server.ready() else "starting") if pid else "stopped"
         print(f"{server.name:<25} {state:<9} {pid or '-':<8} {addresses[server.name]}")
-    versions = ", ".join(f"{key.removesuffix('_VERSION').title()} {value}" for key, value in VERSIONS.items())
+    versions = ", ".join(
+        f"{key.removesuffix('_VERSION').title()} {value}" for key, value in VERSIONS.items() if key.endswith("_VERSION")
+    )
     print(f"\nversions: {versions}")
     print(f"logs: {LOGS}\ndata: {STATE}\ncache: {CACHE}")
 
@@ -1646,6 +1810,8 @@ def command_env() -> None:
         cert, key = nifi_secure_client_files(identity)
         print(f"export {prefix}_CLIENT_CERT_FILE={cert}")
         print(f"export {prefix}_CLIENT_KEY_FILE={key}")
+    # The stack's Git repository, which Flux fetches from (whether Flux runs or not: `hack/stack start flux`).
+    print(f"export FLUX_GIT_URL={flux_git_url()}")
     print(f"export PATH={KUBE_BIN}:$PATH")
 
 
@@ -1667,6 +1833,11 @@ def main() -> None:
     up.add_argument(
         "--secure-nifi", action="store_true", help="also start nifi-secure (HTTPS, client certificates, policies)"
     )
+    up.add_argument(
+        "--flux",
+        action="store_true",
+        help="also start Flux (its Git server, source-controller and kustomize-controller)",
+    )
     down = commands.add_parser("down", help="stop every server the stack started")
     down.add_argument("--wipe", action="store_true", help="also delete data, certificates and logs")
     commands.add_parser("status", help="what runs where")
@@ -1677,7 +1848,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.command == "up":
-        command_up(args.kafka_brokers, args.secure_search, args.secure_nifi)
+        command_up(args.kafka_brokers, args.secure_search, args.secure_nifi, args.flux)
     elif args.command == "down":
         command_down(args.wipe)
     elif args.command == "status":

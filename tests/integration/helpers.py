@@ -47,15 +47,15 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subproc
     return result
 
 
-def stack_command(*args: str) -> subprocess.CompletedProcess[str]:
+def stack_command(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """hack/stack, failing with its own words; its progress messages are on stderr."""
-    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(REPO / "hack" / "stack"), *args], capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"hack/stack {' '.join(args)} failed:\n{result.stderr}"
     return result
 
 
-def run_stack(*args: str) -> str:
-    return stack_command(*args).stdout
+def run_stack(*args: str, timeout: float = 300) -> str:
+    return stack_command(*args, timeout=timeout).stdout
 
 
 def stack_environment() -> dict[str, str]:
