@@ -8,6 +8,7 @@ named like every test resource, so modules never see each other's commits.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from kubernetes import client
 SOURCE_GROUP, SOURCE_VERSION, GIT_REPOSITORIES = "source.toolkit.fluxcd.io", "v1", "gitrepositories"
 KUSTOMIZE_GROUP, KUSTOMIZE_VERSION, KUSTOMIZATIONS = "kustomize.toolkit.fluxcd.io", "v1", "kustomizations"
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+# What a test module names its namespace and branch (helpers.unique("flux")).
+MODULE_NAME = re.compile(r"^flux-[0-9a-f]{8}$")
 
 
 def git(folder: Path, *args: str) -> str:
@@ -61,6 +64,20 @@ class Branch:
 
     def delete_remote(self) -> None:
         git(self.folder, "push", "--quiet", "origin", "--delete", self.name)
+
+    def sweep_leftovers(self) -> list[str]:
+        """Delete what a module run cut short left: its branch, and its namespace, whose Kustomizations
+        would otherwise go on applying that branch's topics after the session sweep deleted them."""
+        heads = git(self.folder, "ls-remote", "--heads", "origin").splitlines()
+        branches = [line.split("refs/heads/")[1] for line in heads]
+        namespaces = [n.metadata.name for n in client.CoreV1Api().list_namespace().items]
+        left = sorted({*branches, *namespaces} - {self.name})
+        for name in filter(MODULE_NAME.match, left):
+            if name in namespaces:
+                client.CoreV1Api().delete_namespace(name)
+            if name in branches:
+                git(self.folder, "push", "--quiet", "origin", "--delete", name)
+        return [name for name in left if MODULE_NAME.match(name)]
 
 
 def git_repository(name: str, url: str, branch: str, interval: str) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def flux(
     namespace = unique("flux")
     client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
     branch = Branch.create(url, tmp_path_factory.mktemp("flux") / "repository", namespace)
+    print(f"\nremoved what earlier Flux test runs left: {branch.sweep_leftovers()}")
     apply(namespace, git_repository(SOURCE, url, branch.name, f"{INTERVAL_SECONDS}s"))
     yield FluxRepository(namespace, branch)
     kubectl("delete", GIT_REPOSITORIES + ".source.toolkit.fluxcd.io", SOURCE, "-n", namespace)
