@@ -1861,7 +1861,7 @@ def command_load_image(archive: Path) -> None:
     # ctr prints "unpacking NAME (sha256:...)...done" per image; an archive without a name imports unnamed.
     names = [line.split()[1] for line in imported.stdout.splitlines() if line.startswith("unpacking ")]
     if not names:
-        raise SystemExit(f"{archive} holds no named image; push it as oci-archive:FILE:NAME")
+        raise SystemExit(f"{archive} holds no named image; `podman save --format oci-archive` writes one")
     for name in names:
         say(f"loaded {name} into the node")
 
@@ -1947,6 +1947,8 @@ def main() -> None:
         for server in reversed(servers_named(args.server)):
             stop(server)
     elif args.command == "start":
+        if args.server in ("node", "kube-scheduler") and not node_wanted():
+            raise SystemExit("the node comes with `hack/stack up --node` (which also sets up its controllers)")
         targets = servers_named(args.server)
         ensure_cached(args.server)
         for server in targets:

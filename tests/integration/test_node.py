@@ -76,12 +76,12 @@ def operator_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         built = subprocess.run([str(IMAGE_SCRIPTS / "build.sh")], cwd=REPO, capture_output=True, text=True)
         assert built.returncode == 0, f"hack/image/build.sh failed:\n{built.stderr}"
     archive = tmp_path_factory.mktemp("image") / "operator.tar"
-    pushed = subprocess.run(
-        ["bash", "-c", f'. "$1" && buildah push --quiet {image} oci-archive:{archive}:{image}',
-         "push", str(IMAGE_SCRIPTS / "containers.sh")],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert pushed.returncode == 0, pushed.stderr
+    saved = subprocess.run(
+        [str(IMAGE_SCRIPTS / "podman"), "save", "--format", "oci-archive", "-o", str(archive), image],
+        capture_output=True,
+        text=True,
+    )
+    assert saved.returncode == 0, saved.stderr
     run_stack("load-image", str(archive))
     return image
 
