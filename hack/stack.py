@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import fcntl
 import hashlib
 import json
@@ -874,10 +875,8 @@ def _node_files() -> dict[Path, str]:
 
 
 def _node_ready() -> bool:
-    """The kubelet answers and the Node object says Ready (registered, runtime and network ready).
-
-    The kubelet's own health first: after a quick restart the Node may still say Ready from before.
-    """
+    """The kubelet answers, and since it started it has reported the Node Ready (registered, runtime and
+    network ready). A Node that says Ready from before a restart does not count."""
     if not _http_ok(f"http://127.0.0.1:{KUBELET_PORTS.healthz}/healthz", expect=b"ok"):
         return False
     try:
@@ -885,10 +884,16 @@ def _node_ready() -> bool:
             f"{APISERVER_URL}/api/v1/nodes/{NODE_NAME}", timeout=2, context=_admin_tls()
         ) as response:
             node = json.load(response)
+        started = (PIDS / "node.pid").stat().st_mtime
     except OSError:
         return False
     conditions = node.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    ready = next((c for c in conditions if c["type"] == "Ready"), None)
+    if ready is None or ready["status"] != "True":
+        return False
+    # RFC 3339 to the second: anything from the second the kubelet started on is this kubelet's.
+    heartbeat = datetime.datetime.fromisoformat(ready["lastHeartbeatTime"].replace("Z", "+00:00")).timestamp()
+    return heartbeat >= int(started)
 
 
 def _clean_node_host() -> None:
