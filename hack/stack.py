@@ -86,6 +86,7 @@ from stack_node import (
     node_ip,
     prepare_host,
     start_script,
+    unsupported_reason,
 )
 from stack_pki import (
     ensure_client_certificate,
@@ -1771,6 +1772,9 @@ def stack_lock() -> Iterator[None]:
 def command_up(brokers: int, secure_search: bool, secure_nifi: bool, with_node: bool) -> None:
     if not 1 <= brokers <= MAX_KAFKA_BROKERS:
         raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
+    if with_node and (reason := unsupported_reason()):
+        say(f"starting no node: {reason}")
+        with_node = False
     with stack_lock():
         ensure_binaries()
         if with_node:
@@ -1838,9 +1842,14 @@ def command_status() -> None:
         },
     }
     print(f"{'SERVER':<25} {'STATE':<9} {'PID':<8} ADDRESS")
+    if reason := unsupported_reason():
+        addresses["node"] = reason
     for server in all_servers(MAX_KAFKA_BROKERS):
         pid = running_pid(server)
         if pid is None and server.name.startswith("kafka-") and int(server.name[6:]) > brokers:
+            continue
+        if server.name == "node" and reason:
+            print(f"{server.name:<25} {'unsupported':<9} {'-':<8} {addresses[server.name]}")
             continue
         state = ("ready" if server.ready() else "starting") if pid else "stopped"
         print(f"{server.name:<25} {state:<9} {pid or '-':<8} {addresses[server.name]}")
@@ -1952,6 +1961,8 @@ def main() -> None:
         for server in reversed(servers_named(args.server)):
             stop(server)
     elif args.command == "start":
+        if args.server == "node" and (reason := unsupported_reason()):
+            raise SystemExit(reason)
         if args.server in ("node", "kube-scheduler") and not node_wanted():
             raise SystemExit("the node comes with `hack/stack up --node` (which also sets up its controllers)")
         targets = servers_named(args.server)

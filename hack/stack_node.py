@@ -252,6 +252,15 @@ exec {" ".join(q(a) for a in kubelet_argv)}
 """
 
 
+def unsupported_reason() -> str | None:
+    """Why this machine cannot run the node, or None when it can."""
+    mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    v1_controllers = {option for fields in mounts if fields[2] == "cgroup" for option in fields[3].split(",")}
+    if "memory" not in v1_controllers:
+        return "no cgroup v1 memory hierarchy here; the node's kubelet and containerd 1.x need cgroup v1"
+    return None
+
+
 def prepare_host(layout: NodeLayout) -> None:
     """Folders, and the node's cgroup in every hierarchy (the kubelet requires its cgroupRoot to exist)."""
     for folder in (layout.containerd, layout.kubelet, layout.cni_conf, layout.pod_logs, layout.tunables):
