@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
+.PHONY: help venv stack-up stack-up-all stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -23,7 +23,8 @@ help:
 	@echo "make bench-nifi   the NiFiFlow benchmark (N=50 by default; BENCH_ARGS=--flows 10)"
 	@echo "make image        the operator image, localhost/infometis-operator:<version>, with buildah"
 	@echo "make wheels       dist/wheels: what the Containerfile installs (for docker/podman build elsewhere)"
-	@echo "make stack-down   stop the local stack (hack/stack down)"
+	@echo "make stack-up-all start the local stack with its node and Flux, as the tests need (hack/stack up --node --flux)"
+	@echo "make stack-down   stop the local stack and its node (hack/stack down)"
 
 venv: $(VENV)/.installed
 
@@ -36,6 +37,11 @@ $(VENV)/.installed: pyproject.toml
 
 stack-up: venv
 	@$(STACK) up --kafka-brokers $(KAFKA_BROKERS)
+
+# The stack with its node (kubelet, containerd, kube-scheduler) for the tests that run Pods,
+# and Flux for the GitOps tests. Started (and built, the first time) here, not inside a test.
+stack-up-all: venv
+	@$(STACK) up --kafka-brokers $(KAFKA_BROKERS) --node --flux
 
 stack-down:
 	@$(STACK) down
@@ -57,10 +63,10 @@ lint: venv
 unit: venv
 	@$(VENV)/bin/pytest tests/unit
 
-integration: stack-up
+integration: stack-up-all
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests/integration
 
-test: lint stack-up
+test: lint stack-up-all
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests
 
 bench-kafka: stack-up
