@@ -96,13 +96,21 @@ class KubeApi:
         return headers
 
     async def _request(
-        self, method: str, path: str, *, body: Any = None, content_type: str | None = None, accept: str | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        counted: bool = True,
     ) -> dict[str, Any] | None:
-        """The decoded response, or None on 404. Other failures raise KubeError."""
+        """The decoded response, or None on 404. Other failures raise KubeError. Writes are `counted` in
+        infometis_kube_writes_total unless they only ask (an access review), not change."""
         session = await self._session_or_new()
         data = None if body is None else json.dumps(body)
         try:
-            return await self._send(session, method, path, data, content_type, accept)
+            return await self._send(session, method, path, data, content_type, accept, counted)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise KubeError(0, f"no answer from the API server: {error!r}") from None
 
@@ -114,12 +122,13 @@ class KubeApi:
         data: str | None,
         content_type: str | None,
         accept: str | None,
+        counted: bool,
     ) -> dict[str, Any] | None:
         headers = self._headers(content_type)
         if accept:
             headers["Accept"] = accept
         async with session.request(method, self._base + path, data=data, headers=headers) as response:
-            if method != "GET":
+            if method != "GET" and counted:
                 metrics.KUBE_WRITES.labels(method=method, code=str(response.status)).inc()
             if response.status == 404:
                 return None
@@ -252,6 +261,30 @@ class KubeApi:
         if plural == "secrets":
             data = {key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in data.items()}
         return dict(data), str(found["metadata"].get("resourceVersion") or "")
+
+    async def may(self, verb: str, group: str, resource: str, subresource: str, namespace: str) -> bool:
+        """Whether this client's user may make the call (a SelfSubjectAccessReview; namespace "" = all)."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "verb": verb,
+                    "group": group,
+                    "resource": resource,
+                    "subresource": subresource,
+                    "namespace": namespace,
+                }
+            },
+        }
+        answer = await self._request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body=review,
+            content_type="application/json",
+            counted=False,
+        )
+        return bool(answer and answer.get("status", {}).get("allowed"))
 
     async def ping(self) -> None:
         """Raise unless the API server says it is ready. Every authenticated client may read /readyz, so

@@ -181,11 +181,9 @@ def _test_identity() -> str:
     return "\n---\n".join(json.dumps(document) for document in documents)
 
 
-def _service_account_kubeconfig(path: Path) -> None:
-    """A kubeconfig that authenticates as the test ServiceAccount (above)."""
-    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "base" / "rbac"))
-    kubectl("apply", "-f", "-", stdin=_test_identity())
-    token = kubectl("create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE, "--duration", "24h").stdout.strip()
+def service_account_kubeconfig(path: Path, account: str, namespace: str = OPERATOR_NAMESPACE) -> None:
+    """A kubeconfig that authenticates as a ServiceAccount."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration", "24h").stdout.strip()
     cluster = client.Configuration.get_default_copy()
     ca = base64.b64encode(Path(cluster.ssl_ca_cert).read_bytes()).decode()
     path.write_text(
@@ -256,7 +254,9 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         kubectl("wait", "--for=condition=Established", f"crd/{crd}.infometis.io", "--timeout=60s")
     folder = tmp_path_factory.mktemp("operator")
     kubeconfig = folder / "kubeconfig"
-    _service_account_kubeconfig(kubeconfig)
+    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "base" / "rbac"))
+    kubectl("apply", "-f", "-", stdin=_test_identity())
+    service_account_kubeconfig(kubeconfig, OPERATOR_SA)
     log_path = folder / "operator.log"
     policy = folder / "tenancy.yaml"
     policy.write_text(TENANCY_POLICY)

@@ -1,0 +1,80 @@
+"""The permissions check: which calls a kind needs, and how denials show in /readyz and the log."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from controllers.core.objects import ResourceInfo
+from controllers.core.permissions import Access, Permissions, required_access
+
+TOPICS = ResourceInfo("infometis.io", "v1alpha1", "kafkatopics", "KafkaTopic")
+log = logging.getLogger("test.permissions")
+
+
+def test_a_kind_needs_exactly_the_calls_its_role_grants() -> None:
+    assert {str(access) for access in required_access(TOPICS, ("secrets",), ())} == {
+        "list kafkatopics.infometis.io in all namespaces",
+        "watch kafkatopics.infometis.io in all namespaces",
+        "patch kafkatopics.infometis.io in all namespaces",
+        "patch kafkatopics/status.infometis.io in all namespaces",
+        "create events in all namespaces",
+        "get secrets in all namespaces",
+    }
+
+
+def test_an_operator_watching_namespaces_needs_the_calls_in_each() -> None:
+    needed = required_access(TOPICS, ("secrets", "configmaps"), ("team-a", "team-b"))
+    assert {access.namespace for access in needed} == {"team-a", "team-b"}
+    assert Access("get", "", "configmaps", namespace="team-b") in needed
+
+
+class Role:
+    """What the API server would answer, as a set of allowed calls the test changes."""
+
+    def __init__(self, allowed: set[Access]) -> None:
+        self.allowed = allowed
+
+    async def review(self, access: Access) -> bool:
+        return access in self.allowed
+
+
+async def test_denied_calls_fail_readiness_by_name_and_are_logged_once_until_granted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=log.name)
+    needed = required_access(TOPICS, ("secrets",), ())
+    role = Role(set(needed))
+    permissions = Permissions("the KafkaTopic controller", needed, role.review, logger=log)
+    assert permissions.check() == "not checked yet"
+    await permissions.check_once()
+    assert permissions.check() is None
+
+    role.allowed = {access for access in needed if access.resource != "kafkatopics"}
+    caplog.clear()
+    await permissions.check_once()
+    await permissions.check_once()
+    problem = permissions.check()
+    assert problem is not None and problem.startswith("permission denied: may not list kafkatopics.infometis.io")
+    assert "patch kafkatopics/status.infometis.io" in problem and "secrets" not in problem
+    denials = [record for record in caplog.records if "lacks permissions" in record.getMessage()]
+    assert len(denials) == 1 and denials[0].levelno == logging.ERROR
+    assert "may not list kafkatopics.infometis.io in all namespaces" in denials[0].getMessage()
+
+    role.allowed = set(needed)
+    caplog.clear()
+    await permissions.check_once()
+    assert permissions.check() is None
+    assert [record.getMessage() for record in caplog.records] == [
+        "the KafkaTopic controller has every permission it needs again"
+    ]
+
+
+async def test_an_unanswered_review_is_not_taken_for_a_denial() -> None:
+    async def unreachable(_: Access) -> bool:
+        raise ConnectionError("cannot connect to 127.0.0.1:26443")
+
+    permissions = Permissions("the KafkaTopic controller", required_access(TOPICS, (), ()), unreachable, logger=log)
+    await permissions.check_once()
+    assert permissions.check() == "could not be checked: cannot connect to 127.0.0.1:26443"
