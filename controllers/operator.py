@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -12,12 +15,15 @@ from typing import Any
 import kopf
 import prometheus_client
 
+from controllers.core import metrics
 from controllers.core.connections import Connection, Connections
 from controllers.core.controller import Controller
 from controllers.core.health import PROBE_TIMEOUT_SECONDS, Health, Reachability, serve
 from controllers.core.kind import Kind
 from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retries
 from controllers.core.kube import KubeApi
+from controllers.core.leader import LeaderElector
+from controllers.core.logs import handler
 from controllers.core.permissions import Access, Permissions, required_access
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.references import References
@@ -39,8 +45,12 @@ from controllers.nififlow.model import NiFiFlowSpec, NiFiFlowStatus
 log = logging.getLogger("infometis")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+# How the process ends when it loses the Lease (client-go's leader exits the same way).
+LOST_LEADERSHIP_EXIT_CODE = 1
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    logging.basicConfig(level=level, handlers=[handler(log_format)])
     # kopf narrates every watch event at INFO; its warnings and errors still show.
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # Client-library chatter repeats every retry; conditions carry the failure
@@ -152,7 +162,7 @@ async def _may(kube: KubeApi, access: Access) -> bool:
 
 
 async def run(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     unknown = sorted(set(settings.controllers) - SERVICES.keys())
     if unknown:
         raise SystemExit(f"--controllers: unknown {', '.join(unknown)}; known: {', '.join(SERVICES)}")
@@ -197,12 +207,9 @@ async def run(settings: Settings) -> None:
     health = Health()
     api_server = Reachability("Kubernetes API server", logger=log)
     health.add_readiness("kubernetes-api", api_server.check)
+    # The probes and the service clients run from the start: a process waiting for the Lease is alive,
+    # and ready when it could take over.
     loops: dict[str, Loop] = {"kubernetes-api-probe": lambda: api_server.probe_forever(kube.ping)}
-    for controller in controllers:
-        name = controller.kind.resource.kind.lower()
-        loops[f"{name}-worker"] = controller.run
-        loops[f"{name}-resync"] = controller.resync_forever
-        loops[f"{name}-unmanaged-report"] = controller.report_unmanaged_forever
     for service in services:
         for kind in service.kinds:
             # A missing role shows as not Ready, naming the denied calls, never as a restart loop.
@@ -219,13 +226,38 @@ async def run(settings: Settings) -> None:
             health.add_readiness(name, reachability.check)
             # The timeout is a backstop: the probe gives up first, in the client's words.
             loops[f"{name}-probe"] = partial(reachability.probe_forever, probe, timeout=2 * PROBE_TIMEOUT_SECONDS)
-    # Created before kopf starts, so kopf leaves them to us at shutdown.
-    background = [asyncio.create_task(loop(), name=name) for name, loop in loops.items()]
-    for task in background:
-        health.keep_running(task.get_name(), task)
+    background = _keep_running(health, loops)
     if settings.health_port:
         unmanaged = {c.kind.resource.plural: c.unmanaged for c in controllers}
         background.append(asyncio.create_task(serve(health, settings.health_port, unmanaged)))
+
+    # kopf takes SIGINT/SIGTERM over when it starts; until then (waiting for the Lease) they stop the process here.
+    stop = asyncio.Event()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+    lease = lease_name(settings.controllers)
+    elector: LeaderElector | None = None
+    if settings.leader_election:
+        assert settings.leader_election_namespace is not None  # parse_settings requires it
+        elector = LeaderElector(
+            kube, namespace=settings.leader_election_namespace, name=lease, identity=holder_identity()
+        )
+        if not await _lead_unless_stopped(elector, stop):
+            await _stop(background, services, kube)
+            return
+        renewing = asyncio.create_task(elector.keep_leading(), name="leader-election")
+        renewing.add_done_callback(_exit_when_no_longer_leading)
+    else:
+        metrics.LEADER.labels(lease).set(1)
+
+    controller_loops: dict[str, Loop] = {}
+    for controller in controllers:
+        name = controller.kind.resource.kind.lower()
+        controller_loops[f"{name}-worker"] = controller.run
+        controller_loops[f"{name}-resync"] = controller.resync_forever
+        controller_loops[f"{name}-unmanaged-report"] = controller.report_unmanaged_forever
+    # Created before kopf starts, so kopf leaves them to us at shutdown.
+    background += _keep_running(health, controller_loops)
     try:
         await kopf.operator(
             registry=registry,
@@ -233,13 +265,60 @@ async def run(settings: Settings) -> None:
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
+            stop_flag=stop,
         )
     finally:
-        for task in background:
-            task.cancel()
-        # Each ends cancelled; one that failed earlier was logged (and failed /healthz) when it did.
-        await asyncio.gather(*background, return_exceptions=True)
-        for service in services:
-            service.close()
-        await kube.close()
-        log.info("stopped")
+        await _stop(background, services, kube, elector)
+
+
+def lease_name(controllers: tuple[str, ...]) -> str:
+    """One Lease per set of controllers: the Kafka Deployment's replicas elect among themselves."""
+    return "infometis-" + "-".join(controllers)
+
+
+def holder_identity() -> str:
+    """The Pod's name in a cluster; elsewhere the host and process, unique among the candidates."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{os.getpid()}"
+
+
+def _keep_running(health: Health, loops: Mapping[str, Loop]) -> list[asyncio.Task[Any]]:
+    tasks = [asyncio.create_task(loop(), name=name) for name, loop in loops.items()]
+    for task in tasks:
+        health.keep_running(task.get_name(), task)
+    return tasks
+
+
+async def _lead_unless_stopped(elector: LeaderElector, stop: asyncio.Event) -> bool:
+    """Wait for the Lease; False if the process is told to stop first."""
+    acquiring = asyncio.create_task(elector.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait((acquiring, stopping), return_when=asyncio.FIRST_COMPLETED)
+    for task in (acquiring, stopping):
+        task.cancel()
+    await asyncio.gather(acquiring, stopping, return_exceptions=True)
+    return not stop.is_set() and not acquiring.cancelled()
+
+
+def _exit_when_no_longer_leading(renewing: asyncio.Task[None]) -> None:
+    """The Lease could not be renewed in time: stop at once, before another replica may take it, so
+    that two never reconcile together. No graceful shutdown: its handlers could still write."""
+    if renewing.cancelled():
+        return  # the operator is stopping, and releases the Lease
+    log.critical("no longer leading; exiting so that only the next leader reconciles", exc_info=renewing.exception())
+    logging.shutdown()
+    os._exit(LOST_LEADERSHIP_EXIT_CODE)
+
+
+async def _stop(
+    background: list[asyncio.Task[Any]], services: list[Service], kube: KubeApi, elector: LeaderElector | None = None
+) -> None:
+    for task in background:
+        task.cancel()
+    # Each ends cancelled; one that failed earlier was logged (and failed /healthz) when it did.
+    await asyncio.gather(*background, return_exceptions=True)
+    for service in services:
+        service.close()
+    if elector is not None:
+        await elector.release()  # after the work has stopped: the next leader starts at once
+    await kube.close()
+    log.info("stopped")

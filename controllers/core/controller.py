@@ -30,9 +30,12 @@ from pydantic import ValidationError
 from controllers.core import metrics
 from controllers.core.kind import Kind, ReconcileRequest, SpecT, StatusT
 from controllers.core.kube import KubeApi, KubeError, Listing
+from controllers.core.logs import about
 from controllers.core.model import DeletionPolicy
 from controllers.core.objects import ObjectKey, merge_patch
 from controllers.core.outcome import (
+    DRIFT_CORRECTED,
+    DRIFT_DETECTED,
     INVALID_SPEC,
     NOT_CONVERGING,
     RETAINED,
@@ -110,6 +113,11 @@ class Controller(Generic[SpecT, StatusT]):
         self._queue: WorkQueue[ObjectKey] = WorkQueue(
             base_backoff=BASE_BACKOFF_SECONDS, max_backoff=MAX_BACKOFF_SECONDS
         )
+        metrics.QUEUE_DEPTH.labels(kind.resource.kind).set_function(lambda: len(self._queue))
+        # Per object: its conditions as (type, status, reason), as counted in infometis_objects_by_condition.
+        self._conditions: dict[ObjectKey, frozenset[tuple[str, str, str]]] = {}
+        # Per object: the newest generation this process saw, and when (for the time to Ready).
+        self._generation_seen: dict[ObjectKey, tuple[int, float]] = {}
         self._log = logging.getLogger(f"infometis.{kind.resource.kind.lower()}")
         self._tasks: set[asyncio.Task[None]] = set()
         # Per object: ((generation, reconcile token), passes in a row with unconfirmed changes).
@@ -126,14 +134,42 @@ class Controller(Generic[SpecT, StatusT]):
         held = self._store.get(key)
         if held is not None and _version(held) > _version(body):
             return  # older than what a write already answered: keep the newer copy
-        self._store[key] = copy.deepcopy(dict(body))
+        generation = body["metadata"].get("generation")
+        if isinstance(generation, int) and self._generation_seen.get(key, (None,))[0] != generation:
+            self._generation_seen[key] = (generation, time.monotonic())
+        self._keep(key, copy.deepcopy(dict(body)))
         self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
             self._queue.add(key)
 
+    def _keep(self, key: ObjectKey, body: dict[str, Any]) -> None:
+        """Hold the object's latest copy, and count its conditions as that copy has them."""
+        self._store[key] = body
+        conditions = frozenset(
+            (str(c.get("type")), str(c.get("status")), str(c.get("reason") or ""))
+            for c in (body.get("status") or {}).get("conditions") or []
+        )
+        self._count_conditions(key, conditions)
+
+    def _count_conditions(self, key: ObjectKey, conditions: frozenset[tuple[str, str, str]]) -> None:
+        before = self._conditions.get(key, frozenset())
+        if conditions == before:
+            return
+        kind = self.kind.resource.kind
+        for labels in before - conditions:
+            metrics.OBJECTS_BY_CONDITION.labels(kind, *labels).dec()
+        for labels in conditions - before:
+            metrics.OBJECTS_BY_CONDITION.labels(kind, *labels).inc()
+        if conditions:
+            self._conditions[key] = conditions
+        else:
+            self._conditions.pop(key, None)
+
     def _forget(self, key: ObjectKey) -> None:
         """The object is gone: drop it, its claim and its pending work."""
         gone = self._store.pop(key, None)
+        self._count_conditions(key, frozenset())
+        self._generation_seen.pop(key, None)
         self._queue.discard(key)
         self._unconfirmed.pop(key, None)
         if gone is None:
@@ -266,7 +302,7 @@ class Controller(Generic[SpecT, StatusT]):
             return
         for listing in listings:
             for key in self.forget_vanished(listing):
-                self._log.info("%s: deleted while the watch was away; forgotten", key)
+                self._about(key).info("deleted while the watch was away; forgotten")
 
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()
@@ -274,8 +310,8 @@ class Controller(Generic[SpecT, StatusT]):
             await self.reconcile(key)
         except Exception:
             # The loop must outlive any bug or surprise: log it and retry later.
-            self._log.exception("%s: reconcile failed unexpectedly; retrying with backoff", key)
-            self._queue.add_with_backoff(key)
+            self._about(key).exception("reconcile failed unexpectedly; retrying with backoff")
+            self._retry(key)
         finally:
             metrics.RECONCILE_SECONDS.labels(self.kind.resource.kind).observe(time.monotonic() - started)
             self._queue.done(key)
@@ -332,7 +368,7 @@ class Controller(Generic[SpecT, StatusT]):
             # A bug or a surprise from a client: the traceback goes to the log once per
             # pass, the status says what happened (the type only: a client's text could
             # carry connection details), and the object is retried with backoff.
-            self._log.exception("%s: reconcile failed unexpectedly", key)
+            self._about(key).exception("reconcile failed unexpectedly")
             return Outcome.retrying(
                 f"The operator failed unexpectedly ({type(error).__name__}); it retries with backoff and its "
                 "log has the details."
@@ -409,6 +445,7 @@ class Controller(Generic[SpecT, StatusT]):
             handled_reconcile_token=token,
         )
         metrics.RECONCILES.labels(self.kind.resource.kind, outcome.phase.value).inc()
+        self._count_drift(summary.events)
         # Change Events (stable ids) go out before the status write that drops them from
         # status.pendingEvents: a crash in between makes the next pass post them again, which
         # the API server answers as already there. Transition Events follow the status they
@@ -419,13 +456,47 @@ class Controller(Generic[SpecT, StatusT]):
         stored = await self._write_status(key, body["metadata"]["uid"], written.status, summary.status)
         if stored:
             await self._record_in_order(key, body, transitions)
+            if outcome.phase is Phase.READY:
+                self._observe_time_to_ready(key, body, written.status)
         if not stored or outcome.phase is Phase.RETRYING:
-            delay = self._queue.add_with_backoff(key)
-            self._log.debug("%s: retrying in %.0fs", key, delay)
+            delay = self._retry(key)
+            self._about(key).debug("retrying in %.0fs", delay)
             return
         self._queue.forget(key)
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
+
+    def _retry(self, key: ObjectKey) -> float:
+        """Queue the object again after its backoff; the delay."""
+        metrics.QUEUE_RETRIES.labels(self.kind.resource.kind).inc()
+        return self._queue.add_with_backoff(key)
+
+    def _count_drift(self, events: tuple[EventNote, ...]) -> None:
+        """Drift is counted by the Events that announce it: once per finding, not once per resync."""
+        kind = self.kind.resource.kind
+        for note in events:
+            if note.reason in (DRIFT_CORRECTED, DRIFT_DETECTED):
+                metrics.DRIFT_DETECTED.labels(kind).inc()
+            if note.reason == DRIFT_CORRECTED:
+                metrics.DRIFT_CORRECTED.labels(kind).inc()
+
+    def _observe_time_to_ready(self, key: ObjectKey, body: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
+        """The time from first seeing this generation to Ready at it, once per generation."""
+        generation = body["metadata"]["generation"]
+        seen = self._generation_seen.pop(key, None)
+        ready_before = _condition(previous, READY)
+        if seen is None or seen[0] != generation:
+            return
+        if (
+            ready_before is not None
+            and ready_before.get("status") == "True"
+            and (ready_before.get("observedGeneration") == generation)
+        ):
+            return  # Ready at this generation already (a restart's first pass)
+        metrics.GENERATION_READY_SECONDS.labels(self.kind.resource.kind).observe(time.monotonic() - seen[1])
+
+    def _about(self, key: ObjectKey) -> logging.LoggerAdapter[logging.Logger]:
+        return about(self._log, self.kind.resource.kind, key)
 
     async def _write_status(
         self, key: ObjectKey, uid: str, previous: Mapping[str, Any], status: Mapping[str, Any]
@@ -437,17 +508,17 @@ class Controller(Generic[SpecT, StatusT]):
         try:
             updated = await self._kube.replace_status(self.kind.resource, key, uid, status)
         except KubeError as error:
-            self._log.warning("%s: status write failed: %s", key, error)
+            self._about(key).warning("status write failed: %s", error)
             return False
         if updated is not None and key in self._store:
             # Keep the store ahead of the watch so a quick resync sees what was written.
-            self._store[key] = updated
+            self._keep(key, updated)
         return True
 
     async def _record_in_order(self, key: ObjectKey, body: Mapping[str, Any], events: tuple[EventNote, ...]) -> None:
         for note in events:
-            log = self._log.warning if note.warning else self._log.info
-            log("%s: %s: %s", key, note.reason, note.message)
+            log = self._about(key).warning if note.warning else self._about(key).info
+            log("%s: %s", note.reason, note.message)
             await self._record(body, note)
 
     async def _record(self, body: Mapping[str, Any], note: EventNote) -> None:
@@ -461,7 +532,7 @@ class Controller(Generic[SpecT, StatusT]):
                 event_id=note.event_id,
             )
         except (KubeError, OSError) as error:
-            self._log.warning("%s: could not record Event %s: %s", ObjectKey.of(body), note.reason, error)
+            self._about(ObjectKey.of(body)).warning("could not record Event %s: %s", note.reason, error)
 
     # --- finalizer and deletion ------------------------------------------------------------
 
@@ -486,11 +557,11 @@ class Controller(Generic[SpecT, StatusT]):
             )
         except KubeError as error:
             # 409: the object changed meanwhile; the watch brings the new one.
-            self._log.info("%s: finalizer update deferred: %s", key, error)
-            self._queue.add_with_backoff(key)
+            self._about(key).info("finalizer update deferred: %s", error)
+            self._retry(key)
             return None
         if updated is not None and key in self._store:
-            self._store[key] = updated
+            self._keep(key, updated)
         return updated
 
     async def _finalize(self, key: ObjectKey, body: dict[str, Any]) -> None:
@@ -524,7 +595,7 @@ class Controller(Generic[SpecT, StatusT]):
                 await self._finish(key, body, outcome, None, written)
                 return
             for note in outcome.events:
-                self._log.info("%s: %s: %s", key, note.reason, note.message)
+                self._about(key).info("%s: %s", note.reason, note.message)
                 await self._record(body, note)
         finalizers.remove(self.kind.finalizer)
         await self._patch_finalizers(key, body, finalizers)

@@ -106,7 +106,8 @@ class KubeApi:
         counted: bool = True,
     ) -> dict[str, Any] | None:
         """The decoded response, or None on 404. Other failures raise KubeError. Writes are `counted` in
-        infometis_kube_writes_total unless they only ask (an access review), not change."""
+        infometis_kube_writes_total unless they are the Lease's (the work's writes, not the election's) or only
+        ask (an access review)."""
         session = await self._session_or_new()
         data = None if body is None else json.dumps(body)
         try:
@@ -285,6 +286,35 @@ class KubeApi:
             counted=False,
         )
         return bool(answer and answer.get("status", {}).get("allowed"))
+
+    @staticmethod
+    def _leases(namespace: str) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Lease, or None if there is none."""
+        return await self._request("GET", f"{self._leases(namespace)}/{name}")
+
+    async def create_lease(self, namespace: str, name: str, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Create the Lease; 409 if another created it first."""
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name}, "spec": spec}
+        return await self._request(
+            "POST", self._leases(namespace), body=lease, content_type="application/json", counted=False
+        )
+
+    async def replace_lease(
+        self, namespace: str, name: str, resource_version: str, spec: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Replace the Lease's spec if it is still at `resource_version` (409 otherwise); None if it is gone."""
+        lease = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+            "spec": spec,
+        }
+        return await self._request(
+            "PUT", f"{self._leases(namespace)}/{name}", body=lease, content_type="application/json", counted=False
+        )
 
     async def ping(self) -> None:
         """Raise unless the API server says it is ready. Every authenticated client may read /readyz, so

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from controllers.core.connections import ConnectionSchema
+from controllers.core.logs import LOG_FORMATS
 
 _DURATION = re.compile(r"^(?P<value>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -36,7 +37,10 @@ class Settings:
     metrics_port: int
     health_port: int
     log_level: str
+    log_format: str
     tenancy_policy: Path | None
+    leader_election: bool
+    leader_election_namespace: str | None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class _Option:
     default: str | None
     parse: Callable[[str], Any]
     help: str
+
+
+def _boolean(text: str) -> bool:
+    if text.strip().lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"not true or false: {text!r}")
+    return text.strip().lower() == "true"
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -81,6 +91,19 @@ _OPTIONS = (
         "any resource",
     ),
     _Option("--log-level", "INFOMETIS_LOG_LEVEL", "INFO", str.upper, "DEBUG, INFO, WARNING or ERROR"),
+    _Option(
+        "--log-format", "INFOMETIS_LOG_FORMAT", "text", str.lower,
+        "text (for people) or json (one JSON object per line, for log collectors)",
+    ),
+    _Option(
+        "--leader-election", "INFOMETIS_LEADER_ELECTION", "false", _boolean,
+        "true: reconcile only while holding the Lease infometis-<controllers joined by '-'>, so that several "
+        "replicas can run and one works",
+    ),
+    _Option(
+        "--leader-election-namespace", "POD_NAMESPACE", None, str,
+        "the namespace of the Lease (needed with --leader-election true)",
+    ),
 )  # fmt: skip
 
 
@@ -125,6 +148,10 @@ def parse_settings(argv: Sequence[str] | None = None, schemas: Sequence[Connecti
         parser.error("--max-concurrent-reconciles must be at least 1")
     if args.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         parser.error(f"--log-level must be DEBUG, INFO, WARNING or ERROR, not {args.log_level}")
+    if args.log_format not in LOG_FORMATS:
+        parser.error(f"--log-format must be {' or '.join(LOG_FORMATS)}, not {args.log_format}")
+    if args.leader_election and not args.leader_election_namespace:
+        parser.error("--leader-election true needs --leader-election-namespace (or POD_NAMESPACE)")
     watched = args.namespaces or [n for n in os.environ.get("WATCH_NAMESPACE", "").split(",") if n]
     if not args.controllers:
         parser.error("--controllers needs at least one name")
@@ -142,5 +169,8 @@ def parse_settings(argv: Sequence[str] | None = None, schemas: Sequence[Connecti
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         log_level=args.log_level,
+        log_format=args.log_format,
         tenancy_policy=args.tenancy_policy,
+        leader_election=args.leader_election,
+        leader_election_namespace=args.leader_election_namespace,
     )

@@ -225,6 +225,15 @@ def translate(error: Exception) -> Exception:
     return SearchUnavailable(f"HTTP {status}: {detail}" if isinstance(status, int) else detail)
 
 
+def _status_code(error: Exception) -> str:
+    """How the request-error metric names either library's failure: the HTTP status, else 'unavailable'."""
+    if isinstance(error, elasticsearch.ApiError):
+        return str(error.status_code)
+    if isinstance(error, opensearchpy.TransportError) and isinstance(error.args[0] if error.args else None, int):
+        return str(error.args[0])
+    return "unavailable"
+
+
 def _in_url(name: str) -> int:
     """The length of a name in a request path: both libraries percent-encode all but letters, digits,
     '-._~' and ',*' (a non-ASCII letter takes 6 characters, or 9)."""
@@ -289,12 +298,14 @@ class SearchClient:
         """One API call (e.g. 'indices', 'create'), errors translated; the server's words are redacted later."""
         self.last_used = time.monotonic()
         await self.cluster()
-        metrics.SERVICE_REQUESTS.labels("elasticsearch", ".".join((*path, method))).inc()
+        operation = ".".join((*path, method))
+        metrics.SERVICE_REQUESTS.labels("elasticsearch", operation).inc()
         target = self._api
         for part in path:
             target = getattr(target, part)
         try:
-            response = await getattr(target, method)(**arguments)
+            with metrics.service_request("elasticsearch", operation, _status_code):
+                response = await getattr(target, method)(**arguments)
         except Exception as error:
             translated = translate(error)
             if isinstance(translated, SearchUnavailable):
@@ -319,10 +330,11 @@ class SearchClient:
                 # client, that transport adds no credentials and answers an error status instead of raising it.
                 headers.update(_authorization(self.connection))
             try:
-                response = await self._api.transport.perform_request("GET", "/", headers=headers)
-                meta = getattr(response, "meta", None)
-                if meta is not None and meta.status >= 400:
-                    raise elasticsearch.ApiError(f"GET / answered {meta.status}", meta, response.body)
+                with metrics.service_request("elasticsearch", "info", _status_code):
+                    response = await self._api.transport.perform_request("GET", "/", headers=headers)
+                    meta = getattr(response, "meta", None)
+                    if meta is not None and meta.status >= 400:
+                        raise elasticsearch.ApiError(f"GET / answered {meta.status}", meta, response.body)
                 info = getattr(response, "body", response)  # opensearch-py's transport answers the body
             except Exception as error:
                 raise translate(error) from None

@@ -116,10 +116,25 @@ def _kafka_error(exception: BaseException) -> Exception:
     return KafkaUnavailable(str(exception) or type(exception).__name__)
 
 
-async def _settle(futures: Mapping[T, Future[Any]]) -> dict[T, Any]:
-    """Each key's result, or its error as a KafkaUnavailable/KafkaRefused value."""
+def _error_code(exception: BaseException) -> str:
+    """How the request-error metric names a failure: Kafka's error name, else 'unavailable'."""
+    if isinstance(exception, KafkaException) and isinstance(exception.args[0], KafkaError):
+        return str(exception.args[0].name())
+    if isinstance(exception, KafkaRefused):
+        return exception.code
+    return "unavailable"
+
+
+async def _settle(operation: str, futures: Mapping[T, Future[Any]]) -> dict[T, Any]:
+    """Each key's result, or its error as a KafkaUnavailable/KafkaRefused value; the request's time and
+    each key's error go to the request metrics."""
     keys = list(futures)
+    started = time.monotonic()
     outcomes = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+    metrics.SERVICE_REQUEST_SECONDS.labels("kafka", operation).observe(time.monotonic() - started)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            metrics.SERVICE_REQUEST_ERRORS.labels("kafka", operation, _error_code(outcome)).inc()
     return {k: (_kafka_error(o) if isinstance(o, BaseException) else o) for k, o in zip(keys, outcomes, strict=True)}
 
 
@@ -198,7 +213,8 @@ class KafkaAdmin:
         """The cluster id and the name of every topic on it (one Metadata request, off the event loop)."""
         self._count_call("list_topics", 1)
         try:
-            metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
+            with metrics.service_request("kafka", "list_topics", _error_code):
+                metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
         except KafkaException as error:
             raise _kafka_error(error) from None
         return metadata.cluster_id, frozenset(metadata.topics)
@@ -253,9 +269,10 @@ class KafkaAdmin:
     async def _describe_cluster(self) -> ClusterFacts:
         self._count_call("describe_cluster", 1)
         try:
-            described = await asyncio.wrap_future(
-                self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
-            )
+            with metrics.service_request("kafka", "describe_cluster", _error_code):
+                described = await asyncio.wrap_future(
+                    self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
+                )
         except KafkaException as error:
             raise _kafka_error(error) from None
         return ClusterFacts(described.cluster_id, tuple(sorted(node.id for node in described.nodes)))
@@ -268,7 +285,7 @@ class KafkaAdmin:
         # The describe requests are already in flight in librdkafka; awaiting in turn
         # costs no time and starts no task that could outlive this call.
         cluster = await self._cluster_facts()
-        described = await _settle(described_futures)
+        described = await _settle("describe_topics", described_futures)
         found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
         existing = [name for name, d in found.items() if not isinstance(d, Exception)]
         configs: dict[str, Any] = {}
@@ -278,7 +295,10 @@ class KafkaAdmin:
                 [ConfigResource(ResourceType.TOPIC, name) for name in existing],
                 request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
-            configs = {resource.name: entries for resource, entries in (await _settle(config_futures)).items()}
+            configs = {
+                resource.name: entries
+                for resource, entries in (await _settle("describe_configs", config_futures)).items()
+            }
 
         results: dict[str, Observation | Exception] = {}
         for name in topics:
@@ -299,7 +319,7 @@ class KafkaAdmin:
             operation_timeout=REQUEST_TIMEOUT_SECONDS,
             request_timeout=REQUEST_TIMEOUT_SECONDS,
         )
-        settled = await _settle(futures)
+        settled = await _settle("create_topics", futures)
         return {c: settled[c.name] for c in changes}
 
     async def _partitions_batch(self, changes: list[IncreasePartitions]) -> dict[IncreasePartitions, Any]:
@@ -309,7 +329,7 @@ class KafkaAdmin:
             operation_timeout=REQUEST_TIMEOUT_SECONDS,
             request_timeout=REQUEST_TIMEOUT_SECONDS,
         )
-        settled = await _settle(futures)
+        settled = await _settle("create_partitions", futures)
         return {c: settled[c.name] for c in changes}
 
     async def _alter_batch(self, changes: list[AlterConfig]) -> dict[AlterConfig, Any]:
@@ -328,7 +348,10 @@ class KafkaAdmin:
             for change in changes
         ]
         futures = self._client.incremental_alter_configs(resources, request_timeout=REQUEST_TIMEOUT_SECONDS)
-        settled = {resource.name: outcome for resource, outcome in (await _settle(futures)).items()}
+        settled = {
+            resource.name: outcome
+            for resource, outcome in (await _settle("incremental_alter_configs", futures)).items()
+        }
         return {c: settled[c.name] for c in changes}
 
     async def _delete_batch(self, topics: list[str]) -> dict[str, Any]:
@@ -336,7 +359,7 @@ class KafkaAdmin:
         futures = self._client.delete_topics(
             topics, operation_timeout=REQUEST_TIMEOUT_SECONDS, request_timeout=REQUEST_TIMEOUT_SECONDS
         )
-        settled = await _settle(futures)
+        settled = await _settle("delete_topics", futures)
         # Already gone is as good as deleted.
         return {t: None if isinstance(o, TopicMissing) else o for t, o in settled.items()}
 
@@ -347,7 +370,8 @@ class KafkaAdmin:
         }
         try:
             client = await self._reassignment_client()
-            answers = await asyncio.to_thread(client.alter_partition_reassignments, request)
+            with metrics.service_request("kafka", "alter_partition_reassignments", _error_code):
+                answers = await asyncio.to_thread(client.alter_partition_reassignments, request)
         except ClusterRefInvalid:
             raise
         except Exception as error:
@@ -363,7 +387,8 @@ class KafkaAdmin:
         self._count_call("list_partition_reassignments", len(topics))
         try:
             client = await self._reassignment_client()
-            ongoing = await asyncio.to_thread(client.list_partition_reassignments)
+            with metrics.service_request("kafka", "list_partition_reassignments", _error_code):
+                ongoing = await asyncio.to_thread(client.list_partition_reassignments)
         except ClusterRefInvalid:
             raise
         except Exception as error:

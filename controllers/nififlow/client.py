@@ -143,7 +143,8 @@ class NiFiClient:
             return json.loads(text) if text.lstrip().startswith(("{", "[")) else text
 
         try:
-            return await asyncio.to_thread(run)
+            with metrics.service_request("nifi", operation, _status_code):
+                return await asyncio.to_thread(run)
         except ApiException as error:
             if error.status == 401:
                 self._facts = None  # a token login expired: the next pass logs in again
@@ -648,6 +649,11 @@ def _source_processors(group: Mapping[str, Any]) -> list[str]:
         for p in group.get("processors") or []
         if str(p.get("identifier")) not in fed and str(p.get("instanceIdentifier")) not in fed
     ]
+
+
+def _status_code(error: Exception) -> str:
+    """How the request-error metric names a failure: the HTTP status, else 'unavailable'."""
+    return str(error.status) if isinstance(error, ApiException) and error.status else "unavailable"
 
 
 def _translated(error: ApiException) -> Exception:

@@ -52,3 +52,30 @@ def test_a_bad_environment_value_is_a_usage_error_not_a_traceback(
     with pytest.raises(SystemExit):
         parse_settings([])
     assert "argument --resync-interval: not a duration: 'later'" in capsys.readouterr().err
+
+
+def test_leader_election_is_off_by_default_and_needs_a_namespace_when_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("INFOMETIS_LEADER_ELECTION", "POD_NAMESPACE", "INFOMETIS_LOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = parse_settings([], [KAFKA_CONNECTION])
+    assert (defaults.leader_election, defaults.log_format) == (False, "text")
+    with pytest.raises(SystemExit):
+        parse_settings(["--leader-election", "true"], [KAFKA_CONNECTION])
+    assert "needs --leader-election-namespace" in capsys.readouterr().err
+    monkeypatch.setenv("INFOMETIS_LEADER_ELECTION", "TRUE")
+    monkeypatch.setenv("POD_NAMESPACE", "infometis-system")
+    monkeypatch.setenv("INFOMETIS_LOG_FORMAT", "json")
+    settings = parse_settings([], [KAFKA_CONNECTION])
+    assert (settings.leader_election, settings.leader_election_namespace, settings.log_format) == (
+        True,
+        "infometis-system",
+        "json",
+    )
+
+
+@pytest.mark.parametrize("argv", [["--leader-election", "yes"], ["--log-format", "xml"]])
+def test_leader_election_and_log_format_refuse_other_values(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(argv, [KAFKA_CONNECTION])
