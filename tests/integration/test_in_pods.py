@@ -14,9 +14,10 @@ On a kind cluster (for users with a container engine): the same checks hold
 there with the image loaded into the cluster (`kind load image-archive`) and
 an overlay of config/kustomize/base pointing the default connections at
 Kafka, Elasticsearch and NiFi as that cluster reaches them. pytest-kind
-(PyPI) creates such a cluster from kind's node image, which comes from a
-registry; none is reachable where this project is built, so that run is not
-part of this module and is not claimed here.
+(PyPI, last release 2022; its fork pytest-kind-ng is maintained) creates such
+a cluster from a fixture, downloading the kind binary from GitHub and kind's
+node image from a registry; neither is reachable where this project is built,
+so that run is not part of this module and is not claimed here.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def deployed(stack: dict[str, str]) -> Iterator[None]:
     session runs as a local process is paused meanwhile, so only the Pods reconcile."""
     if not ready_nodes():
         pytest.skip("the stack has no Ready node: run `hack/stack up --node` (the operator in Pods needs a kubelet)")
+    usage = subprocess.run([str(REPO / "hack" / "stack"), "--help"], capture_output=True, text=True).stdout
+    if "load-image" not in usage:
+        pytest.skip("this hack/stack cannot load an image into the node (`hack/stack load-image`, from `--node`)")
     for running in conftest._operators:
         os.kill(running.process.pid, signal.SIGSTOP)
     try:
