@@ -67,16 +67,14 @@ class Permissions:
         self._review = review
         self._log = logger
         self._denied: tuple[Access, ...] | None = None  # None: not checked yet
-        self._error: str | None = None
 
     async def check_once(self) -> None:
         try:
             allowed = [await self._review(access) for access in self._needed]
         except Exception as error:
-            # The API server could not say (it is away, say): the API server probe reports that.
-            self._error = f"could not be checked: {error}"
+            # The API server could not say (it is away): its own probe reports that; the last answer stands.
+            self._log.debug("%s: permissions not checked: %s", self._what, error)
             return
-        self._error = None
         denied = tuple(access for access, ok in zip(self._needed, allowed, strict=True) if not ok)
         if denied and denied != self._denied:
             self._log.error(
@@ -90,8 +88,6 @@ class Permissions:
 
     def check(self) -> str | None:
         """For /readyz: None when every call is allowed."""
-        if self._error is not None:
-            return self._error
         if self._denied is None:
             return "not checked yet"
         if self._denied:

@@ -71,10 +71,23 @@ async def test_denied_calls_fail_readiness_by_name_and_are_logged_once_until_gra
     ]
 
 
-async def test_an_unanswered_review_is_not_taken_for_a_denial() -> None:
-    async def unreachable(_: Access) -> bool:
-        raise ConnectionError("cannot connect to 127.0.0.1:26443")
+async def test_an_unanswered_review_leaves_the_last_answer_standing() -> None:
+    """The API server away is its own probe's to report: the permissions check neither fails nor passes on it."""
+    needed = required_access(TOPICS, (), ())
+    role = Role(set(needed))
+    answering = True
 
-    permissions = Permissions("the KafkaTopic controller", required_access(TOPICS, (), ()), unreachable, logger=log)
+    async def review(access: Access) -> bool:
+        if not answering:
+            raise ConnectionError("cannot connect to 127.0.0.1:26443")
+        return await role.review(access)
+
+    permissions = Permissions("the KafkaTopic controller", needed, review, logger=log)
+    answering = False
     await permissions.check_once()
-    assert permissions.check() == "could not be checked: cannot connect to 127.0.0.1:26443"
+    assert permissions.check() == "not checked yet"
+    answering = True
+    await permissions.check_once()
+    answering = False
+    await permissions.check_once()
+    assert permissions.check() is None
