@@ -38,7 +38,10 @@ for deployment in $(kubectl get deployments -n infometis-system -l app.kubernete
   kubectl patch -n infometis-system "$deployment" --type merge >/dev/null \
     -p "{\"spec\":{\"template\":{\"metadata\":{\"annotations\":{\"infometis.io/image-id\":\"$id\"}}}}}"
 done
-say "waiting until every Deployment is Available"
+say "waiting until every Deployment has rolled out and is Available"
+for deployment in $(kubectl get deployments -n infometis-system -l app.kubernetes.io/name=infometis-operator -o name); do
+  kubectl rollout status -n infometis-system "$deployment" --timeout="${DEPLOY_TIMEOUT:-180s}" >&2
+done
 kubectl wait -n infometis-system --for=condition=Available deployment \
   -l app.kubernetes.io/name=infometis-operator --timeout="${DEPLOY_TIMEOUT:-180s}" >&2
 kubectl get pods -n infometis-system -l app.kubernetes.io/name=infometis-operator -o wide >&2
