@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels deploy undeploy clean
+.PHONY: help venv stack-up stack-up-node stack-down crds run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels deploy undeploy clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -25,7 +25,8 @@ help:
 	@echo "make deploy       the operator in Pods on the stack's node (hack/stack up --node): load the image,"
 	@echo "                  apply config/kustomize/overlays/local, wait until its Deployments are Available"
 	@echo "make undeploy     remove those Pods (the CRDs and roles stay)"
-	@echo "make stack-down   stop the local stack (hack/stack down)"
+	@echo "make stack-up-node  start the local stack with its node (hack/stack up --node)"
+	@echo "make stack-down   stop the local stack and its node (hack/stack down)"
 
 venv: $(VENV)/.installed
 
@@ -38,6 +39,10 @@ $(VENV)/.installed: pyproject.toml
 
 stack-up: venv
 	@$(STACK) up --kafka-brokers $(KAFKA_BROKERS)
+
+# The stack with its node (kubelet, containerd, kube-scheduler), for the tests that run Pods.
+stack-up-node: venv
+	@$(STACK) up --kafka-brokers $(KAFKA_BROKERS) --node
 
 stack-down:
 	@$(STACK) down
@@ -56,10 +61,10 @@ lint: venv
 unit: venv
 	@$(VENV)/bin/pytest tests/unit
 
-integration: stack-up
+integration: stack-up-node
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests/integration
 
-test: lint stack-up
+test: lint stack-up-node
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests
 
 bench-kafka: stack-up

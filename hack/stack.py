@@ -1,10 +1,12 @@
 """hack/stack: the local real stack every test and `make run` use.
 
-    hack/stack up [--kafka-brokers N] [--secure-search] [--secure-nifi]
+    hack/stack up [--kafka-brokers N] [--secure-search] [--secure-nifi] [--node]
                                         build or reuse, start, wait until each answers
                                         (--secure-search: opensearch-secure as well;
-                                        --secure-nifi: nifi-secure as well)
-    hack/stack down [--wipe]            stop every server (--wipe also deletes data)
+                                        --secure-nifi: nifi-secure as well;
+                                        --node: kube-scheduler and a node, below)
+    hack/stack down [--wipe]            stop every server, the node included, and remove
+                                        what the node set up on the host (--wipe also deletes data)
     hack/stack status                   what runs where, and where the logs are
     hack/stack env                      `export` lines for KUBECONFIG, KAFKA_BOOTSTRAP_SERVERS, PATH,
                                         the SASL_SSL listener's users, ELASTICSEARCH_URL,
@@ -14,12 +16,30 @@
     hack/stack stop|start SERVER        one server alone (etcd, kube-apiserver,
                                         kube-controller-manager, kafka, kafka-N,
                                         elasticsearch, opensearch, elasticsearch7,
-                                        opensearch-secure, nifi, nifi-secure)
+                                        opensearch-secure, nifi, nifi-secure,
+                                        kube-scheduler, node)
+    hack/stack load-image OCI_ARCHIVE   import an image into the node's containerd, for Pods
+                                        with imagePullPolicy Never or IfNotPresent
 
 opensearch-secure (OpenSearch with its security plugin: HTTPS, users, roles) and
 nifi-secure (NiFi with HTTPS, client certificates and policies) are started only
 on request, by `start NAME` or `up --secure-search` / `up --secure-nifi`; a plain
 `up` leaves them as they are.
+
+The node (`up --node`, then `stop|start node`) is a real kubelet, registered as
+`infometis-node` with the machine's non-loopback address and a client certificate
+from the stack's CA, with containerd and runc (Debian's packages, installed when
+missing) and the CNI plugins of Debian's containernetworking-plugins (a bridge
+without gateway or masquerading, for Pods without hostNetwork); kube-scheduler
+places Pods on it. containerd and the kubelet run in one private mount namespace
+(hack/stack_node.py says why and what is covered there); containerd's root,
+state and socket, the kubelet's root, Pod logs and CNI state are under
+$INFOMETIS_STACK_DIR/node. Stopping the node kills its Pods' containers and shims
+and removes its cgroups and bridge: nothing stays on the host. The node needs
+cgroup v1 and containerd 1.x, both on their way out after Kubernetes 1.37.
+Pods reach the API server on 127.0.0.1 with hostNetwork and
+KUBERNETES_SERVICE_HOST=127.0.0.1, KUBERNETES_SERVICE_PORT=26443. `up` without
+`--node` leaves a running node as it is; `down` stops it and forgets it.
 
 Binaries and jars are cached under $INFOMETIS_CACHE_DIR (default
 ~/.cache/infometis), keyed by the versions in hack/versions.env; data, logs,
@@ -52,13 +72,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stack_node import (
+    CNI_PLUGINS,
+    NODE_NAME,
+    KubeletPorts,
+    NodeLayout,
+    clean_host,
+    cni_config,
+    containerd_config,
+    ensure_pause_archive,
+    kubelet_config,
+    node_ip,
+    prepare_host,
+    start_script,
+)
 from stack_pki import (
     ensure_client_certificate,
     ensure_kafka_keystore,
+    ensure_kubernetes_client_certificate,
     ensure_pki,
     ensure_search_tls,
     ensure_server_certificate,
     write_admin_kubeconfig,
+    write_client_kubeconfig,
     write_pkcs12_stores,
 )
 
@@ -154,6 +190,20 @@ NIFI_SECURE_READER = "reader"
 JAVA21_HOME = Path(os.environ.get("INFOMETIS_JAVA21_HOME", "/usr/lib/jvm/temurin-25-jdk-amd64"))
 
 APISERVER_URL = f"https://127.0.0.1:{APISERVER_PORT}"
+
+# The node (`up --node`): the kubelet's API on the node's address, the rest on loopback.
+NODE = NodeLayout(STATE / "node")
+KUBELET_PORTS = KubeletPorts(api=20250, healthz=20248)
+SCHEDULER_PORT = 26259
+# kube-controller-manager's controllers that Pods on the node need: Deployments and their
+# ReplicaSets, the CA ConfigMap every ServiceAccount token volume mounts, and the node's
+# Ready condition turning Unknown when its kubelet stops.
+NODE_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "root-ca-certificate-publisher-controller",
+    "node-lifecycle-controller",
+)
 
 
 @dataclass(frozen=True)
@@ -283,6 +333,11 @@ def save_settings(settings: dict[str, object]) -> None:
     SETTINGS_FILE.write_text(json.dumps(settings, indent=2) + "\n")
 
 
+def node_wanted() -> bool:
+    """`up --node` was asked for since the last `down`."""
+    return bool(load_settings().get("node", False))
+
+
 def configured_brokers() -> int:
     return int(load_settings().get("kafka_brokers", 1))  # type: ignore[arg-type]
 
@@ -332,6 +387,32 @@ def ensure_binaries() -> None:
     ensure_nifi()
 
 
+def ensure_node_binaries() -> None:
+    """The kubelet and kube-scheduler (built as the control plane is), containerd, runc and the CNI plugins
+    (Debian's packages, installed when missing), and the sandbox image."""
+    node_commands = ("kubelet", "kube-scheduler")
+    if not all((KUBE_BIN / b).exists() for b in node_commands):
+        _timed(
+            f"kubelet and kube-scheduler v{VERSIONS['KUBERNETES_VERSION']} build",
+            [str(HACK / "lib" / "build-go-servers.sh"), "kubernetes", str(KUBE_BIN), *node_commands],
+        )
+    packages = {"containerd": "containerd", "ctr": "containerd", "runc": "runc"}
+    missing = sorted({package for command, package in packages.items() if shutil.which(command) is None})
+    if not (CNI_PLUGINS / "bridge").exists():
+        missing.append("containernetworking-plugins")
+    if missing:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            raise SystemExit(f"the node needs Debian's packages {' '.join(missing)}; install them (as root)")
+        say(f"installing {', '.join(missing)} from Debian's packages")
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", *missing],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    ensure_pause_archive(CACHE / "node")
+
+
 def ensure_search_server(search: SearchServer) -> None:
     """Jars and launcher in the cache; the script returns at once when they are current."""
     jdk: list[str] = []
@@ -372,6 +453,8 @@ class Server:
     after_ready: Callable[[], None] = lambda: None
     # The working directory, for servers that write beside it whatever their settings say.
     cwd: Path = STATE
+    # Run after every stop, whether the server ran or not: removes what it leaves behind outside its process group.
+    after_stop: Callable[[], None] = lambda: None
 
     @property
     def pid_file(self) -> Path:
@@ -462,6 +545,7 @@ def stop(server: Server) -> None:
     server.definition_file.unlink(missing_ok=True)
     if pid is None:
         server.pid_file.unlink(missing_ok=True)
+        server.after_stop()
         return
     os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 30
@@ -473,6 +557,7 @@ def stop(server: Server) -> None:
             time.sleep(0.1)
     server.pid_file.unlink(missing_ok=True)
     say(f"stopped {server.name}")
+    server.after_stop()
 
 
 # --- readiness probes --------------------------------------------------------------------
@@ -635,6 +720,7 @@ def kube_apiserver() -> Server:
     def prepare() -> None:
         ensure_pki(PKI)
         write_admin_kubeconfig(PKI, APISERVER_URL, KUBECONFIG)
+        ensure_kubernetes_client_certificate(PKI, "apiserver-kubelet-client", "kube-apiserver", "system:masters")
 
     def ready() -> bool:
         tls = _admin_tls()
@@ -676,6 +762,13 @@ def kube_apiserver() -> Server:
             "--endpoint-reconciler-type",
             "none",
             "--allow-privileged",
+            # How it reaches a node's kubelet (logs, exec): by the node's address, with a certificate of its own.
+            "--kubelet-client-certificate",
+            str(PKI / "apiserver-kubelet-client.crt"),
+            "--kubelet-client-key",
+            str(PKI / "apiserver-kubelet-client.key"),
+            "--kubelet-preferred-address-types",
+            "InternalIP",
         ],
         ready=ready,
     )
@@ -694,8 +787,16 @@ def kube_controller_manager() -> Server:
             str(KUBECONFIG),
             # Namespace deletion and owner-reference garbage collection are
             # what a bare API server lacks; ServiceAccounts get their tokens.
+            # With the node, what its Pods need too.
             "--controllers",
-            "namespace,garbagecollector,serviceaccount,serviceaccount-token",
+            ",".join(
+                [
+                    "namespace,garbagecollector,serviceaccount,serviceaccount-token",
+                    *(NODE_CONTROLLERS if node_wanted() else ()),
+                ]
+            ),
+            # The node's lease is renewed every 3 s (kubelet nodeLeaseDurationSeconds: 12).
+            *(["--node-monitor-grace-period", "16s"] if node_wanted() else []),
             "--service-account-private-key-file",
             str(PKI / "service-account.key"),
             "--root-ca-file",
@@ -710,6 +811,118 @@ def kube_controller_manager() -> Server:
             str(STATE / "kube-controller-manager"),
         ],
         ready=lambda: _http_ok(f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz", _insecure_tls(), b"ok"),
+    )
+
+
+def kube_scheduler() -> Server:
+    return Server(
+        name="kube-scheduler",
+        argv=lambda: [
+            str(KUBE_BIN / "kube-scheduler"),
+            "--kubeconfig",
+            str(KUBECONFIG),
+            "--authentication-kubeconfig",
+            str(KUBECONFIG),
+            "--authorization-kubeconfig",
+            str(KUBECONFIG),
+            "--leader-elect=false",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(SCHEDULER_PORT),
+            "--cert-dir",
+            str(STATE / "kube-scheduler"),
+        ],
+        ready=lambda: _http_ok(f"https://127.0.0.1:{SCHEDULER_PORT}/healthz", _insecure_tls(), b"ok"),
+    )
+
+
+# The kubelet's own user may do what a node does (the built-in system:node role).
+NODE_ROLE_BINDING = f"""apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: infometis-node
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:node"}}
+subjects:
+- {{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:node:{NODE_NAME}"}}
+"""
+
+
+def _node_files() -> dict[Path, str]:
+    """What containerd, the kubelet and CNI read, and the script that starts them."""
+    kubelet_argv = [
+        str(KUBE_BIN / "kubelet"),
+        "--config",
+        str(NODE.kubelet_config),
+        "--kubeconfig",
+        str(NODE.kubelet_kubeconfig),
+        "--root-dir",
+        str(NODE.kubelet),
+        "--hostname-override",
+        NODE_NAME,
+        # Not loopback, which the kubelet refuses; the API server reaches it there for logs.
+        "--node-ip",
+        node_ip(),
+    ]
+    archive = ensure_pause_archive(CACHE / "node")
+    return {
+        NODE.containerd_config: containerd_config(NODE),
+        NODE.kubelet_config: kubelet_config(NODE, node_ip(), KUBELET_PORTS, PKI / "ca.crt"),
+        NODE.cni_conf / "10-infometis.conflist": cni_config(NODE),
+        NODE.script: start_script(NODE, kubelet_argv, archive, LOGS / "containerd.log"),
+    }
+
+
+def _node_ready() -> bool:
+    """The kubelet answers and the Node object says Ready (registered, runtime and network ready).
+
+    The kubelet's own health first: after a quick restart the Node may still say Ready from before.
+    """
+    if not _http_ok(f"http://127.0.0.1:{KUBELET_PORTS.healthz}/healthz", expect=b"ok"):
+        return False
+    try:
+        with urllib.request.urlopen(
+            f"{APISERVER_URL}/api/v1/nodes/{NODE_NAME}", timeout=2, context=_admin_tls()
+        ) as response:
+            node = json.load(response)
+    except OSError:
+        return False
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _clean_node_host() -> None:
+    removed = clean_host(NODE)
+    if removed:
+        say(f"node: removed {', '.join(removed)}")
+
+
+def node() -> Server:
+    """containerd and the kubelet, together in one private mount namespace (hack/stack_node.py)."""
+
+    def prepare() -> None:
+        _clean_node_host()  # what a node that died without `stop` left
+        prepare_host(NODE)
+        for path, text in _node_files().items():
+            path.write_text(text)
+        NODE.script.chmod(0o755)
+        ensure_kubernetes_client_certificate(PKI, "kubelet", f"system:node:{NODE_NAME}", "system:nodes")
+        write_client_kubeconfig(PKI, APISERVER_URL, NODE.kubelet_kubeconfig, "kubelet")
+        subprocess.run(
+            [str(KUBE_BIN / "kubectl"), "--kubeconfig", str(KUBECONFIG), "apply", "-f", "-"],
+            input=NODE_ROLE_BINDING,
+            text=True,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    return Server(
+        name="node",
+        prepare=prepare,
+        argv=lambda: ["unshare", "--mount", "--propagation", "private", "/bin/sh", str(NODE.script)],
+        config=lambda: "".join(f"--- {path}\n{text}" for path, text in _node_files().items()),
+        ready=_node_ready,
+        after_stop=_clean_node_host,
     )
 
 
@@ -1495,6 +1708,8 @@ def all_servers(brokers: int) -> list[Server]:
         etcd(),
         kube_apiserver(),
         kube_controller_manager(),
+        kube_scheduler(),
+        node(),
         *kafka_nodes(brokers),
         *search_nodes(),
         search_node(SECURE_SEARCH_SERVER),
@@ -1514,6 +1729,8 @@ def ensure_cached(name: str) -> None:
         ensure_search_server(search)
     if name in (NIFI_SERVER.name, SECURE_NIFI_SERVER.name):
         ensure_nifi()
+    if name in ("node", "kube-scheduler"):
+        ensure_node_binaries()
 
 
 def on_request_servers(secure_search: bool, secure_nifi: bool) -> list[Server]:
@@ -1546,14 +1763,18 @@ def stack_lock() -> Iterator[None]:
         yield
 
 
-def command_up(brokers: int, secure_search: bool, secure_nifi: bool) -> None:
+def command_up(brokers: int, secure_search: bool, secure_nifi: bool, with_node: bool) -> None:
     if not 1 <= brokers <= MAX_KAFKA_BROKERS:
         raise SystemExit(f"--kafka-brokers must be between 1 and {MAX_KAFKA_BROKERS}")
     with stack_lock():
         ensure_binaries()
+        if with_node:
+            ensure_node_binaries()
         on_request = on_request_servers(secure_search, secure_nifi)
         settings = load_settings()
         settings["kafka_brokers"] = brokers
+        # Remembered until `down`, so kube-controller-manager keeps the controllers the node's Pods need.
+        settings["node"] = with_node or node_wanted()
         save_settings(settings)
         for extra in kafka_nodes(MAX_KAFKA_BROKERS)[brokers:]:
             stop(extra)
@@ -1566,7 +1787,11 @@ def command_up(brokers: int, secure_search: bool, secure_nifi: bool) -> None:
         start(kube_apiserver())
         wait_ready(kube_apiserver())
         start(kube_controller_manager())
-        for server in [kube_controller_manager(), *kafka, *others]:
+        # The node needs the API server, and its Pods the controller manager's controllers.
+        node_servers = [kube_scheduler(), node()] if with_node else []
+        for server in node_servers:
+            start(server)
+        for server in [kube_controller_manager(), *kafka, *others, *node_servers]:
             wait_ready(server)
         ensure_tenant_acls(brokers)
     say('stack is up; `eval "$(hack/stack env)"` points kubectl and the operator at it')
@@ -1576,6 +1801,9 @@ def command_down(wipe: bool) -> None:
     with stack_lock():
         for server in reversed(all_servers(MAX_KAFKA_BROKERS)):
             stop(server)
+        settings = load_settings()
+        settings.pop("node", None)
+        save_settings(settings)
         if wipe:
             for path in STATE.iterdir():
                 if path.name != ".lock":
@@ -1589,6 +1817,8 @@ def command_status() -> None:
         "etcd": f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
         "kube-apiserver": APISERVER_URL,
         "kube-controller-manager": f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}",
+        "kube-scheduler": f"https://127.0.0.1:{SCHEDULER_PORT}",
+        "node": f"{NODE_NAME}: kubelet https://{node_ip()}:{KUBELET_PORTS.api}, containerd unix://{NODE.containerd_socket}",
         **{
             f"kafka-{n}": f"127.0.0.1:{kafka_broker_port(n)} (SASL_SSL 127.0.0.1:{kafka_secure_port(n)})"
             for n in range(1, MAX_KAFKA_BROKERS + 1)
@@ -1612,6 +1842,28 @@ def command_status() -> None:
     versions = ", ".join(f"{key.removesuffix('_VERSION').title()} {value}" for key, value in VERSIONS.items())
     print(f"\nversions: {versions}")
     print(f"logs: {LOGS}\ndata: {STATE}\ncache: {CACHE}")
+
+
+def command_load_image(archive: Path) -> None:
+    """Import an oci-archive into the node's containerd, where the kubelet finds it (Pods' imagePullPolicy
+    Never or IfNotPresent); no registry is involved."""
+    if not archive.is_file():
+        raise SystemExit(f"{archive}: no such file")
+    if running_pid(node()) is None:
+        raise SystemExit("the node is not running; start it with `hack/stack up --node`")
+    imported = subprocess.run(
+        ["ctr", "--address", str(NODE.containerd_socket), "-n", "k8s.io", "images", "import", str(archive)],
+        capture_output=True,
+        text=True,
+    )
+    if imported.returncode != 0:
+        raise SystemExit(f"ctr images import failed:\n{imported.stderr}")
+    # ctr prints "unpacking NAME (sha256:...)...done" per image; an archive without a name imports unnamed.
+    names = [line.split()[1] for line in imported.stdout.splitlines() if line.startswith("unpacking ")]
+    if not names:
+        raise SystemExit(f"{archive} holds no named image; push it as oci-archive:FILE:NAME")
+    for name in names:
+        say(f"loaded {name} into the node")
 
 
 def command_env() -> None:
@@ -1667,6 +1919,9 @@ def main() -> None:
     up.add_argument(
         "--secure-nifi", action="store_true", help="also start nifi-secure (HTTPS, client certificates, policies)"
     )
+    up.add_argument(
+        "--node", action="store_true", help="also start a node: kube-scheduler, and a kubelet with containerd and runc"
+    )
     down = commands.add_parser("down", help="stop every server the stack started")
     down.add_argument("--wipe", action="store_true", help="also delete data, certificates and logs")
     commands.add_parser("status", help="what runs where")
@@ -1674,10 +1929,14 @@ def main() -> None:
     for verb in ("start", "stop"):
         one = commands.add_parser(verb, help=f"{verb} one server (kafka means every broker)")
         one.add_argument("server")
+    load_image = commands.add_parser("load-image", help="import an oci-archive file into the node's containerd")
+    load_image.add_argument("archive", type=Path)
     args = parser.parse_args()
 
     if args.command == "up":
-        command_up(args.kafka_brokers, args.secure_search, args.secure_nifi)
+        command_up(args.kafka_brokers, args.secure_search, args.secure_nifi, args.node)
+    elif args.command == "load-image":
+        command_load_image(args.archive)
     elif args.command == "down":
         command_down(args.wipe)
     elif args.command == "status":

@@ -229,8 +229,20 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def ensure_kubernetes_client_certificate(pki: Path, stem: str, user: str, group: str) -> None:
+    """STEM.crt/.key: a client certificate the API server (or a kubelet) reads as `user` in `group`."""
+    ensure_pki(pki)
+    if not (pki / f"{stem}.crt").exists():
+        _issue(pki, stem, _name(user, group))
+
+
 def write_admin_kubeconfig(pki: Path, server: str, path: Path) -> None:
     """A self-contained kubeconfig (certificates embedded) for the admin user."""
+    write_client_kubeconfig(pki, server, path, "admin")
+
+
+def write_client_kubeconfig(pki: Path, server: str, path: Path, stem: str) -> None:
+    """A self-contained kubeconfig (certificates embedded) with the client certificate STEM.crt."""
     path.write_text(
         f"""apiVersion: v1
 kind: Config
@@ -240,15 +252,15 @@ clusters:
     server: {server}
     certificate-authority-data: {_b64(pki / "ca.crt")}
 users:
-- name: admin
+- name: {stem}
   user:
-    client-certificate-data: {_b64(pki / "admin.crt")}
-    client-key-data: {_b64(pki / "admin.key")}
+    client-certificate-data: {_b64(pki / f"{stem}.crt")}
+    client-key-data: {_b64(pki / f"{stem}.key")}
 contexts:
 - name: infometis-local
   context:
     cluster: infometis-local
-    user: admin
+    user: {stem}
     namespace: default
 current-context: infometis-local
 """

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Usage: build-go-servers.sh kubernetes|etcd OUT
-# Builds kube-apiserver, kube-controller-manager and kubectl, or etcd, from the
-# Go module proxy into OUT (a cache folder keyed by version).
+# Usage: build-go-servers.sh kubernetes|etcd OUT [COMMAND...]
+# Builds Kubernetes commands (default kube-apiserver, kube-controller-manager and
+# kubectl; `hack/stack up --node` asks for kubelet and kube-scheduler too), or etcd,
+# from the Go module proxy into OUT (a cache folder keyed by version).
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod replaces ~30 staging
 # modules with ./staging paths. A throwaway wrapper module requires it and
@@ -10,6 +11,9 @@
 set -euo pipefail
 what=$1
 out=$2
+shift 2
+commands=("$@")
+[ ${#commands[@]} -gt 0 ] || commands=(kube-apiserver kube-controller-manager kubectl)
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=/dev/null
 . "$here/versions.env"
@@ -42,7 +46,7 @@ build_kubernetes() {
   local pkg=k8s.io/component-base/version
   local ldflags="-s -w -X $pkg.gitVersion=v$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   local cmd
-  for cmd in kube-apiserver kube-controller-manager kubectl; do
+  for cmd in "${commands[@]}"; do
     say "building $cmd v$KUBERNETES_VERSION (cold: a few minutes each on 2 cores)"
     go build -trimpath -ldflags "$ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
     mv "$out/$cmd.tmp" "$out/$cmd"
@@ -70,5 +74,5 @@ build_etcd() {
 case $what in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
-  *) echo "usage: $0 kubernetes|etcd OUT" >&2; exit 2 ;;
+  *) echo "usage: $0 kubernetes|etcd OUT [COMMAND...]" >&2; exit 2 ;;
 esac
