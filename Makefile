@@ -82,7 +82,7 @@ image: venv
 wheels: venv
 	@hack/image/wheels.sh
 
-deploy: venv
+deploy: stack-up-node
 	@$(STACK_ENV) && hack/deploy/deploy.sh
 
 undeploy:
