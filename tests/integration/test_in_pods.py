@@ -227,9 +227,11 @@ def container_process(pod_name: str) -> int:
 
 
 @pytest.mark.parametrize("how", ["released", "killed"])
-def test_the_standby_takes_over_when_the_leader_goes(e2e_namespace: str, how: str) -> None:
-    """Deleting the leader's Pod (it releases the Lease on SIGTERM), or SIGKILL of its process (the Lease
-    runs out): the other Pod leads within the bound, and reconciles what came meanwhile."""
+def test_reconciling_resumes_when_the_leader_goes(e2e_namespace: str, how: str) -> None:
+    """Deleting the leader's Pod (it releases the Lease on SIGTERM): the standby leads and reconciles what
+    came meanwhile within the bound. SIGKILL of the leader's process: the kubelet restarts the container,
+    which holds the Pod's name, the Lease's identity, and so resumes leading at once; else the standby takes
+    the Lease once it runs out. Either way one process reconciles again within the bound."""
     holder = lease_holder("kafka")
     started = time.monotonic()
     if how == "released":
@@ -238,12 +240,13 @@ def test_the_standby_takes_over_when_the_leader_goes(e2e_namespace: str, how: st
         os.kill(container_process(holder), signal.SIGKILL)
     topic = unique("handover")
     apply(e2e_namespace, kafka_topic(topic))
-    new_holder = wait_for(lambda: (lease_holder("kafka") not in ("", holder)) and lease_holder("kafka"), timeout=60,
-                          interval=0.2, what="another Pod to hold the Lease")  # fmt: skip
-    handover = time.monotonic() - started
     wait_ready(e2e_namespace, topic, timeout=60)
-    print(f"\nhandover ({how}): {handover:.1f}s to {new_holder}; topic Ready {time.monotonic() - started:.1f}s")
-    assert handover < HANDOVER_BOUND_SECONDS[how]
+    resumed = time.monotonic() - started
+    new_holder = lease_holder("kafka")
+    print(f"\nleader {how}: a topic made meanwhile Ready after {resumed:.1f}s; Lease {holder} -> {new_holder}")
+    if how == "released":
+        assert new_holder != holder
+    assert resumed < HANDOVER_BOUND_SECONDS[how]
     wait_for(lambda: len(pods("kafka")) == 2 and all(pod_ready(p) for p in pods("kafka")), timeout=120,
              what="two ready kafka Pods again")  # fmt: skip
 
