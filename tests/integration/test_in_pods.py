@@ -253,7 +253,9 @@ def test_reconciling_resumes_when_the_leader_goes(e2e_namespace: str, how: str) 
 
 def test_the_metrics_scrape_through_the_service_and_move(e2e_namespace: str) -> None:
     proxy = f"/api/v1/namespaces/{SYSTEM}/services/http:infometis-operator-metrics:8080/proxy/metrics"
-    scraped = kubectl("get", "--raw", proxy).stdout
+    # The Service's endpoints follow the Pods' readiness a moment after a rollout.
+    scraped = wait_for(lambda: kubectl("get", "--raw", proxy, check=False).stdout, timeout=30,
+                       what="a scrape through the Service")  # fmt: skip
     # Whichever Pod the Service picked, leader or standby, exports the operator's metrics.
     assert "infometis_leader{" in scraped and "# TYPE infometis_reconcile_duration_seconds histogram" in scraped
     [leader] = [pod for pod in pods("kafka") if pod["metadata"]["name"] == lease_holder("kafka")]
