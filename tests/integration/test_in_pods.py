@@ -258,7 +258,9 @@ def test_the_metrics_scrape_through_the_service_and_move(e2e_namespace: str) -> 
                        what="a scrape through the Service")  # fmt: skip
     # Whichever Pod the Service picked, leader or standby, exports the operator's metrics.
     assert "infometis_leader{" in scraped and "# TYPE infometis_reconcile_duration_seconds histogram" in scraped
-    [leader] = [pod for pod in pods("kafka") if pod["metadata"]["name"] == lease_holder("kafka")]
+    # Just after a deploy the Lease may still name a Pod of the last one, until it runs out.
+    [leader] = wait_for(lambda: [pod for pod in pods("kafka") if pod["metadata"]["name"] == lease_holder("kafka")],
+                        timeout=30, what="a current kafka Pod to lead")  # fmt: skip
     through_pod = (
         f"/api/v1/namespaces/{SYSTEM}/pods/http:{leader['metadata']['name']}:{port(leader, 'metrics')}/proxy/metrics"
     )
