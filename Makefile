@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-up-all stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels clean
+.PHONY: help venv stack-up stack-up-all stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels deploy undeploy clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -23,6 +23,9 @@ help:
 	@echo "make bench-nifi   the NiFiFlow benchmark (N=50 by default; BENCH_ARGS=--flows 10)"
 	@echo "make image        the operator image, localhost/infometis-operator:<version>, with buildah"
 	@echo "make wheels       dist/wheels: what the Containerfile installs (for docker/podman build elsewhere)"
+	@echo "make deploy       the operator in Pods on the stack's node (hack/stack up --node): load the image,"
+	@echo "                  apply config/kustomize/overlays/local, wait until its Deployments are Available"
+	@echo "make undeploy     remove those Pods (the CRDs and roles stay)"
 	@echo "make stack-up-all start the local stack with its node and Flux, as the tests need (hack/stack up --node --flux)"
 	@echo "make stack-down   stop the local stack and its node (hack/stack down)"
 
@@ -83,6 +86,13 @@ image: venv
 
 wheels: venv
 	@hack/image/wheels.sh
+
+deploy: venv
+	@$(STACK) up --kafka-brokers $(KAFKA_BROKERS) --node
+	@$(STACK_ENV) && hack/deploy/deploy.sh
+
+undeploy:
+	@$(STACK_ENV) && hack/deploy/undeploy.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build

@@ -24,6 +24,7 @@ from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retri
 from controllers.core.kube import KubeApi
 from controllers.core.leader import LeaderElector
 from controllers.core.logs import handler
+from controllers.core.permissions import Access, Permissions, required_access
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.references import References
 from controllers.core.settings import Settings
@@ -90,6 +91,7 @@ class Service:
     loops: Mapping[str, Loop]  # named background loops; liveness fails if one stops
     readiness: Mapping[str, tuple[Reachability, Probe]]  # named dependencies, each with its probe
     close: Callable[[], None]
+    reads: tuple[str, ...] = ("secrets",)  # the core objects its kinds get (connection Secrets and more)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ def nifi_service(settings: Settings, shared: Shared) -> Service:
             Reachability("NiFi (default connection)", logger=log),
             lambda: clients.for_connection(connection).probe(PROBE_TIMEOUT_SECONDS),
         )
-    return Service((flows,), {"nifi-clients": clients.maintain}, readiness, clients.close)
+    # Flow definitions may come from ConfigMap keys.
+    return Service((flows,), {"nifi-clients": clients.maintain}, readiness, clients.close, ("secrets", "configmaps"))
 
 
 # One entry per service; the seed design runs one reconciler per service, and each
@@ -153,6 +156,10 @@ SERVICES: dict[str, Callable[[Settings, Shared], Service]] = {
 }
 # Each service's connection Secrets, and the flag of its default connection.
 CONNECTION_SCHEMAS = (KAFKA_CONNECTION, SEARCH_CONNECTION, NIFI_CONNECTION)
+
+
+async def _may(kube: KubeApi, access: Access) -> bool:
+    return await kube.may(access.verb, access.group, access.resource, access.subresource, access.namespace)
 
 
 async def run(settings: Settings) -> None:
@@ -213,6 +220,16 @@ async def run(settings: Settings) -> None:
     # and ready when it could take over.
     loops: dict[str, Loop] = {"kubernetes-api-probe": lambda: api_server.probe_forever(kube.ping)}
     for service in services:
+        for kind in service.kinds:
+            # A missing role shows as not Ready, naming the denied calls, never as a restart loop.
+            permissions = Permissions(
+                f"the {kind.resource.kind} controller",
+                required_access(kind.resource, service.reads, settings.namespaces),
+                partial(_may, kube),
+                logger=log,
+            )
+            health.add_readiness(f"{kind.resource.kind.lower()}-permissions", permissions.check)
+            loops[f"{kind.resource.kind.lower()}-permissions-check"] = permissions.check_forever
         loops.update(service.loops)
         for name, (reachability, probe) in service.readiness.items():
             health.add_readiness(name, reachability.check)

@@ -222,6 +222,10 @@ SCHEDULER_PORT = 26259
 NODE_CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
+    # A Service's endpoints (the API server's service proxy, metrics scrapes) and PodDisruptionBudgets' status.
+    "endpoints-controller",
+    "endpointslice-controller",
+    "disruption-controller",
     "root-ca-certificate-publisher-controller",
     "node-lifecycle-controller",
 )

@@ -106,7 +106,8 @@ class KubeApi:
         counted: bool = True,
     ) -> dict[str, Any] | None:
         """The decoded response, or None on 404. Other failures raise KubeError. Writes are `counted` in
-        infometis_kube_writes_total unless they are the Lease's (the work's writes, not the election's)."""
+        infometis_kube_writes_total unless they are the Lease's (the work's writes, not the election's) or only
+        ask (an access review)."""
         session = await self._session_or_new()
         data = None if body is None else json.dumps(body)
         try:
@@ -261,6 +262,30 @@ class KubeApi:
         if plural == "secrets":
             data = {key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in data.items()}
         return dict(data), str(found["metadata"].get("resourceVersion") or "")
+
+    async def may(self, verb: str, group: str, resource: str, subresource: str, namespace: str) -> bool:
+        """Whether this client's user may make the call (a SelfSubjectAccessReview; namespace "" = all)."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "verb": verb,
+                    "group": group,
+                    "resource": resource,
+                    "subresource": subresource,
+                    "namespace": namespace,
+                }
+            },
+        }
+        answer = await self._request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            body=review,
+            content_type="application/json",
+            counted=False,
+        )
+        return bool(answer and answer.get("status", {}).get("allowed"))
 
     @staticmethod
     def _leases(namespace: str) -> str:

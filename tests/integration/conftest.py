@@ -1,9 +1,10 @@
 """The real stack and the operator, once per session.
 
 The stack is the one `hack/stack up` started (make test starts it). The
-operator runs as a separate process, as it would in a cluster: under its own
-ServiceAccount (config/kustomize/rbac), with a token from the TokenRequest
-API, so missing RBAC rules fail these tests.
+operator runs as a separate process, as it would in a cluster: under a
+ServiceAccount holding exactly the three controllers' roles from
+config/kustomize/base/rbac (one process runs all three here), with a token
+from the TokenRequest API, so a rule missing from any of them fails these tests.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ elasticsearchindices:
 nififlows:
   restrictedComponentNamespaces: [{PIPELINE_NAMESPACE}]
 """
-OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-operator", "infometis-system"
+OPERATOR_SA, OPERATOR_NAMESPACE = "infometis-integration", "infometis-system"
+CONTROLLERS = ("kafka", "elasticsearch", "nifi")
 
 
 def _stack_state_dir() -> Path:
@@ -138,10 +140,50 @@ def _free_port() -> int:
         return port
 
 
-def _service_account_kubeconfig(path: Path) -> None:
-    """A kubeconfig that authenticates as the operator's ServiceAccount."""
-    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "rbac"))
-    token = kubectl("create", "token", OPERATOR_SA, "-n", OPERATOR_NAMESPACE, "--duration", "24h").stdout.strip()
+def _test_identity() -> str:
+    """The test ServiceAccount, bound to each controller's ClusterRole and leader-election Role: the union of
+    what the three Deployments may do, nothing more."""
+    documents = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE},
+        }
+    ]
+    subject = {"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE}
+    for controller in CONTROLLERS:
+        documents.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": f"{OPERATOR_SA}-{controller}"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": f"infometis-{controller}",
+                },
+                "subjects": [subject],
+            }
+        )
+        documents.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": f"{OPERATOR_SA}-{controller}-leader-election", "namespace": OPERATOR_NAMESPACE},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": f"infometis-{controller}-leader-election",
+                },
+                "subjects": [subject],
+            }
+        )
+    return "\n---\n".join(json.dumps(document) for document in documents)
+
+
+def service_account_kubeconfig(path: Path, account: str, namespace: str = OPERATOR_NAMESPACE) -> None:
+    """A kubeconfig that authenticates as a ServiceAccount."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration", "24h").stdout.strip()
     cluster = client.Configuration.get_default_copy()
     ca = base64.b64encode(Path(cluster.ssl_ca_cert).read_bytes()).decode()
     path.write_text(
@@ -212,7 +254,9 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         kubectl("wait", "--for=condition=Established", f"crd/{crd}.infometis.io", "--timeout=60s")
     folder = tmp_path_factory.mktemp("operator")
     kubeconfig = folder / "kubeconfig"
-    _service_account_kubeconfig(kubeconfig)
+    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "base" / "rbac"))
+    kubectl("apply", "-f", "-", stdin=_test_identity())
+    service_account_kubeconfig(kubeconfig, OPERATOR_SA)
     log_path = folder / "operator.log"
     policy = folder / "tenancy.yaml"
     policy.write_text(TENANCY_POLICY)

@@ -18,7 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.helpers import REPO, kubectl
 
-LEASE_ROLE = REPO / "config" / "kustomize" / "rbac" / "leader_election_role.yaml"
+# The Kafka controller's roles; its Lease Role is what these tests' `--controllers kafka` processes need.
+KAFKA_ROLES = REPO / "config" / "kustomize" / "base" / "rbac" / "kafka.yaml"
+LEASE_ROLE_NAME = "infometis-kafka-leader-election"
 
 
 def free_port() -> int:
@@ -89,10 +91,21 @@ def start(kubeconfig: Path, namespace: str, log_path: Path, *args: str) -> Proce
     return Process(process, log_path, f"http://127.0.0.1:{metrics_port}/metrics", f"http://127.0.0.1:{health_port}")
 
 
-def grant_lease_role(namespace: str) -> None:
-    """The operator's Lease Role and RoleBinding (config/kustomize/rbac), in `namespace` instead of its own:
-    the test's Lease is its own, apart from any operator deployed on the stack, under the same rules."""
-    documents = list(yaml.safe_load_all(LEASE_ROLE.read_text()))
-    for document in documents:
-        document["metadata"]["namespace"] = namespace
-    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
+def grant_lease_role(namespace: str, service_account: str, service_account_namespace: str) -> None:
+    """The Kafka controller's Lease Role (config/kustomize/base/rbac/kafka.yaml), in `namespace` instead of
+    its own and bound to the given ServiceAccount: the test's Lease is its own, apart from any operator
+    deployed on the stack, under the same rules."""
+    role = next(
+        document
+        for document in yaml.safe_load_all(KAFKA_ROLES.read_text())
+        if document["kind"] == "Role" and document["metadata"]["name"] == LEASE_ROLE_NAME
+    )
+    role["metadata"]["namespace"] = namespace
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": LEASE_ROLE_NAME, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LEASE_ROLE_NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}],
+    }
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding]))

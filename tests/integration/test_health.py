@@ -26,6 +26,9 @@ OWN_LOOPS = {
     "nififlow-unmanaged-report",
     "nifi-clients",
     "nifi-default-probe",
+    "kafkatopic-permissions-check",
+    "elasticsearchindex-permissions-check",
+    "nififlow-permissions-check",
 }
 
 
@@ -35,7 +38,15 @@ def test_liveness_names_every_loop_and_readiness_every_dependency(operator: Runn
     assert body == {
         "status": "ok",
         "failing": [],
-        "checks": {"kafka-default": "ok", "elasticsearch-default": "ok", "nifi-default": "ok", "kubernetes-api": "ok"},
+        "checks": {
+            "kafka-default": "ok",
+            "elasticsearch-default": "ok",
+            "nifi-default": "ok",
+            "kubernetes-api": "ok",
+            "kafkatopic-permissions": "ok",
+            "elasticsearchindex-permissions": "ok",
+            "nififlow-permissions": "ok",
+        },
     }
     status, body = operator.probe("/healthz")
     assert status == 200

@@ -1,7 +1,7 @@
 """Two replicas, one Lease: exactly one reconciles, and a new leader takes over when the leader dies or stops.
 
 Each replica is a real operator process under the operator's ServiceAccount and its Lease Role
-(config/kustomize/rbac, bound here in the test's namespace), electing on the stack's API server.
+(config/kustomize/base/rbac/kafka.yaml, bound here in the test's namespace), electing on the stack's API server.
 Which one works is read from each process's own metrics. Handover is timed from the signal to the
 new leader's first reconcile, and printed (pytest -s shows it).
 """
@@ -17,7 +17,7 @@ from kubernetes import client
 
 from controllers.core.leader import LEASE_DURATION_SECONDS, RETRY_PERIOD_SECONDS
 from controllers.operator import LOST_LEADERSHIP_EXIT_CODE
-from tests.integration.conftest import RunningOperator
+from tests.integration.conftest import OPERATOR_NAMESPACE, OPERATOR_SA, RunningOperator
 from tests.integration.helpers import apply, events, kafka_topic, unique, wait_for, wait_ready
 from tests.integration.operators import Process, grant_lease_role, start
 
@@ -77,7 +77,7 @@ def holder(namespace: str) -> str:
 def test_one_replica_reconciles_and_another_takes_over_on_sigkill_and_sigterm(
     operator: RunningOperator, session_operator_paused: None, namespace: str, tmp_path: Path
 ) -> None:
-    grant_lease_role(namespace)
+    grant_lease_role(namespace, OPERATOR_SA, OPERATOR_NAMESPACE)
     replicas = [replica(operator, namespace, tmp_path / f"replica-{n}.log") for n in range(2)]
     try:
         wait_for(lambda: sum(leading(r) for r in replicas) == 1, timeout=30, what="one leader")
@@ -130,7 +130,7 @@ def test_a_leader_paused_past_the_renew_deadline_exits_without_reconciling(
 ) -> None:
     """A leader that could not renew in time (here: stopped by SIGSTOP, as a long pause would) must not
     reconcile once it runs again, but exit non-zero; the other replica leads meanwhile."""
-    grant_lease_role(namespace)
+    grant_lease_role(namespace, OPERATOR_SA, OPERATOR_NAMESPACE)
     first = replica(operator, namespace, tmp_path / "first.log")
     replicas = [first]
     try:
