@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pytest
 import yaml
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
@@ -56,6 +57,22 @@ def stack_command(*args: str, timeout: float = 300) -> subprocess.CompletedProce
 
 def run_stack(*args: str, timeout: float = 300) -> str:
     return stack_command(*args, timeout=timeout).stdout
+
+
+def node_status_row() -> list[str]:
+    """`hack/stack status`'s row for the node: name, state, pid, address (or why it cannot run)."""
+    rows = [line.split() for line in run_stack("status").splitlines()]
+    return next(row for row in rows if row and row[0] == "node")
+
+
+def require_node() -> None:
+    """Skip only where the machine cannot run the stack's node (no cgroup v1); fail when it could but does not
+    run, since `make test` starts it."""
+    row = node_status_row()
+    if row[1] == "unsupported":
+        pytest.skip(f"this machine cannot run the stack's node: {' '.join(row[3:])}")
+    if row[1] != "ready":
+        pytest.fail("the node is not running; `hack/stack up --node` starts it (make test does)")
 
 
 def stack_environment() -> dict[str, str]:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.integration.helpers import REPO, kubectl, run_stack, wait_for
+from tests.integration.helpers import REPO, kubectl, node_status_row, require_node, run_stack, wait_for
 
 NODE_NAME = "infometis-node"
 PAUSE_IMAGE = "localhost/infometis/pause:1.0"
@@ -52,18 +52,9 @@ def node_ready_status() -> str:
     return next(c.status for c in node.status.conditions if c.type == "Ready")
 
 
-def node_status_row() -> list[str]:
-    rows = [line.split() for line in run_stack("status").splitlines()]
-    return next(row for row in rows if row and row[0] == "node")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def node_up() -> None:
-    row = node_status_row()
-    if row[1] == "unsupported":
-        pytest.skip(f"this machine cannot run the stack's node: {' '.join(row[3:])}")
-    if row[1] != "ready":
-        pytest.fail("the node is not running; `hack/stack up --node` starts it (make test does)")
+    require_node()
 
 
 @pytest.fixture(scope="module")
