@@ -8,7 +8,7 @@ KAFKA_BROKERS ?= 3
 STACK := hack/stack
 STACK_ENV = eval "$$($(STACK) env)"
 
-.PHONY: help venv stack-up stack-up-all stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels deploy undeploy clean
+.PHONY: help venv bench-venv stack-up stack-up-all stack-down crds argocd-config run test unit integration lint bench-kafka bench-elasticsearch bench-nifi image wheels deploy undeploy clean
 
 help:
 	@echo "make run          start the local real stack and the operator, apply samples/, show them"
@@ -17,7 +17,8 @@ help:
 	@echo "make lint         ruff, mypy and the import-layering contract"
 	@echo "make crds         regenerate crds/ from the pydantic models"
 	@echo "make argocd-config regenerate config/argocd's argocd-cm and Helm values from the health scripts"
-	@echo "make bench-kafka  the KafkaTopic benchmark (N=1000 by default; BENCH_ARGS=--topics 200)"
+	@echo "make bench-kafka  the KafkaTopic benchmark (N=1000 by default; BENCH_ARGS='--topics 5000 --latency',"
+	@echo "                  '--sizes 1000,5000,10000 --plot docs/kafka-scaling.png', '--profile'; see its --help)"
 	@echo "make bench-elasticsearch  the ElasticsearchIndex benchmark (N=200 by default;"
 	@echo "                  BENCH_ARGS='--indices 500 --server opensearch')"
 	@echo "make bench-nifi   the NiFiFlow benchmark (N=50 by default; BENCH_ARGS=--flows 10)"
@@ -36,6 +37,13 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	@$(VENV_PY) -m pip install --quiet --upgrade pip
 	@PYTHONWARNINGS=ignore $(VENV_PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+# The benchmarks' extras (a profiler, plotting), installed only by the bench targets.
+bench-venv: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	@PYTHONWARNINGS=ignore $(VENV_PY) -m pip install --quiet -e '.[test,bench]'
 	@touch $@
 
 stack-up: venv
@@ -72,7 +80,7 @@ integration: stack-up-all
 test: lint stack-up-all
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests
 
-bench-kafka: stack-up
+bench-kafka: stack-up bench-venv
 	@$(STACK_ENV) && $(VENV_PY) hack/bench/kafka_topics.py $(BENCH_ARGS)
 
 bench-elasticsearch: stack-up

@@ -1,12 +1,23 @@
-"""KafkaTopic benchmark on the local real stack: `make bench-kafka` (BENCH_ARGS=--topics 200).
+"""KafkaTopic benchmark on the local real stack: `make bench-kafka` (BENCH_ARGS='--topics 5000 --latency').
 
 Measures, in one run so the ratios are comparable on a noisy machine:
-  floor      a plain script: one batched CreateTopics for N topics, then N status patches
-  operator   N KafkaTopics applied at once: time from the last apply until every one is
-             Ready at its current generation
-  idle       API-server writes and Kafka requests over five no-op resync periods
+  floor      a plain script: N KafkaTopic objects created with no operator running (timed: the
+             client's create time alone), then one batched CreateTopics for the N topics and N
+             status patches - the least work any operator must do
+  operator   the operator started, N KafkaTopics applied at once (the client's create time with
+             the operator running), then the time until every one is Ready at its generation,
+             the operator's CPU over it, and what it wrote to the API server
+  idle       no-op resync periods: API-server writes (zero expected), Kafka describe requests,
+             and the operator's CPU per resync
+  latency    (--latency) one object at a time while idle: a new topic, a config change and a
+             partition increase, apply -> Ready as a watch sees it (median and p95 of --samples);
+             then new topics applied while a resync of all N is under way
   memory     the operator's peak RSS (VmHWM)
-and prints a Markdown table (docs/benchmarks.md holds the latest one).
+
+`--sizes 1000,5000,10000 --plot FILE.png` runs the floor/operator/idle phases once per size and
+plots time to Ready, peak RSS and resync CPU against N. `--profile` records the operator with
+py-spy over the burst and over the idle resyncs (flame graphs in bench-results/).
+Prints Markdown tables (docs/benchmarks.md holds the latest ones).
 """
 
 from __future__ import annotations
@@ -14,25 +25,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import math
 import os
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from kubernetes import client, config
+from kubernetes import client, config, watch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
+    OPERATOR_WRITE_VERBS,
     apiserver_metrics,
     apiserver_writes,
+    cpu_seconds,
+    create_objects,
+    delete_namespace,
     free_port,
     metric_sum,
     peak_rss_mb,
@@ -40,7 +60,10 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     ready_condition,
     say,
     scrape,
+    start_operator,
+    stop_operator,
     wait_all_ready,
+    wait_metrics,
 )
 
 from controllers.core.kube import KubeApi  # noqa: E402
@@ -48,56 +71,68 @@ from controllers.core.objects import ObjectKey  # noqa: E402
 from controllers.kafkatopic.model import RESOURCE  # noqa: E402
 
 GROUP, VERSION, PLURAL = RESOURCE.group, RESOURCE.version, RESOURCE.plural
-DESCRIBE_REQUESTS = ("Metadata", "DescribeConfigs", "DescribeCluster")
+DESCRIBE_REQUESTS = ("Metadata", "DescribeConfigs", "DescribeCluster", "DescribeTopicPartitions")
+RESULTS = REPO / "bench-results"
 
 
-def topic_manifest(name: str) -> dict[str, Any]:
+def topic_manifest(name: str, partitions: int = 1, retention_ms: str = "3600000") -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "KafkaTopic",
         "metadata": {"name": name},
-        "spec": {"partitions": 1, "replicationFactor": 1, "config": {"retention.ms": "3600000"}},
+        "spec": {"partitions": partitions, "replicationFactor": 1, "config": {"retention.ms": retention_ms}},
     }
 
 
-def create_objects(namespace: str, names: list[str]) -> None:
-    """Create the KafkaTopic objects concurrently, as a GitOps apply of many files would."""
-    api = client.CustomObjectsApi()
-
-    def create(name: str) -> None:
-        api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, topic_manifest(name))
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(create, names))
-
-
-def delete_namespace(name: str) -> None:
-    client.CoreV1Api().delete_namespace(name)
-
-
 def delete_topics(admin: AdminClient, names: list[str]) -> None:
-    for start in range(0, len(names), 500):
-        futures = admin.delete_topics(names[start : start + 500], operation_timeout=60)
+    for start in range(0, len(names), 1000):
+        futures = admin.delete_topics(names[start : start + 1000], operation_timeout=60)
         for future in futures.values():
-            with contextlib.suppress(KafkaException):  # already gone is fine
+            with contextlib.suppress(KafkaException):  # already gone (or never made) is fine
                 future.result(timeout=90)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile: with 10 samples, p95 is the largest."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 # --- the floor ---------------------------------------------------------------------------
 
 
-def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float:
-    """One batched CreateTopics, then one status patch per object, as fast as this client goes."""
-    create_objects(namespace, names)
-    listed = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    uids = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
-    started = time.monotonic()
-    futures = admin.create_topics(
-        [NewTopic(n, 1, 1, config={"retention.ms": "3600000"}) for n in names], operation_timeout=120
-    )
-    for future in futures.values():
-        future.result(timeout=180)
+@dataclass
+class Floor:
+    client_create_seconds: float  # N objects created with no operator running
+    seconds: float  # batched CreateTopics + N status patches
 
+
+def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
+    """N objects with no operator (timed: the client alone), then one batched CreateTopics and one
+    status patch per object, as fast as this client goes."""
+    namespace = f"bench-floor-{run}"
+    names = [f"bench-floor-{run}-{i:05d}" for i in range(n)]
+    client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
+    try:
+        started = time.monotonic()
+        create_objects(namespace, PLURAL, [topic_manifest(name) for name in names])
+        client_create = time.monotonic() - started
+        listed = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+        uids = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
+        started = time.monotonic()
+        futures = admin.create_topics(
+            [NewTopic(name, 1, 1, config={"retention.ms": "3600000"}) for name in names], operation_timeout=120
+        )
+        for future in futures.values():
+            future.result(timeout=180)
+        patch_statuses(namespace, uids)
+        return Floor(client_create, time.monotonic() - started)
+    finally:
+        delete_namespace(namespace)
+        delete_topics(admin, names)
+
+
+def patch_statuses(namespace: str, uids: dict[str, str]) -> None:
     async def patch_all() -> None:
         kube = KubeApi.from_environment()
         slots = asyncio.Semaphore(32)
@@ -111,111 +146,311 @@ def floor_seconds(admin: AdminClient, namespace: str, names: list[str]) -> float
                     {"observedGeneration": 1, "conditions": [ready_condition()]},
                 )
 
-        await asyncio.gather(*(patch(n) for n in names))
+        await asyncio.gather(*(patch(name) for name in uids))
         await kube.close()
 
     asyncio.run(patch_all())
-    return time.monotonic() - started
 
 
-# --- metrics -----------------------------------------------------------------------------
+# --- single-object latency ---------------------------------------------------------------------
 
 
-def kafka_describe_requests(text: str) -> float:
-    return metric_sum(text, "infometis_service_protocol_requests_total", request="|".join(DESCRIBE_REQUESTS))
+def ready_at(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and ready.get("status") == "True"
 
 
-# --- the run -------------------------------------------------------------------------------
+def seconds_to_ready(namespace: str, name: str, act: Callable[[], None], timeout: float = 60) -> float:
+    """Seconds from `act` (a create or a spec change) until a watch sees the object Ready at its new
+    generation. The watch starts at the resourceVersion read before acting, so no event is missed."""
+    api = client.CustomObjectsApi()
+    listed = api.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, field_selector=f"metadata.name={name}"
+    )
+    before = listed["items"][0]["metadata"]["generation"] if listed["items"] else 0
+    seen = threading.Event()
+    ready_time: list[float] = []
+
+    def follow() -> None:
+        stream = watch.Watch().stream(
+            api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=listed["metadata"]["resourceVersion"],
+            timeout_seconds=int(timeout),
+        )
+        for event in stream:
+            obj = event["object"]
+            if obj["metadata"].get("generation", 0) > before and ready_at(obj):
+                ready_time.append(time.monotonic())
+                seen.set()
+                return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    started = time.monotonic()
+    act()
+    if not seen.wait(timeout):
+        raise SystemExit(f"{namespace}/{name} was not Ready {timeout:.0f}s after the change")
+    return ready_time[0] - started
+
+
+@dataclass
+class Latencies:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, what: str, seconds: float) -> None:
+        self.samples.setdefault(what, []).append(seconds)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for what, values in self.samples.items():
+            median, p95 = statistics.median(values) * 1000, percentile(values, 0.95) * 1000
+            rows.append((f"{what}, median / p95 of {len(values)}", f"{median:.0f} / {p95:.0f} ms", "< 100 ms median"))
+        return rows
+
+
+def measure_latency(namespace: str, run: str, samples: int, metrics_url: str, n: int) -> Latencies:
+    api = client.CustomObjectsApi()
+    latencies = Latencies()
+
+    def create(name: str) -> Callable[[], None]:
+        return lambda: api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, topic_manifest(name))
+
+    def patch(name: str, spec: dict[str, Any]) -> Callable[[], None]:
+        return lambda: api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
+
+    names = [f"bench-{run}-single-{i:03d}" for i in range(samples)]
+    for name in names:
+        time.sleep(0.3)  # a lone request: nothing else in flight
+        latencies.add("new topic, idle", seconds_to_ready(namespace, name, create(name)))
+    for name in names:
+        time.sleep(0.3)
+        change = patch(name, {"config": {"retention.ms": "7200000"}})
+        latencies.add("config change, idle", seconds_to_ready(namespace, name, change))
+    for name in names:
+        time.sleep(0.3)
+        latencies.add("partition increase, idle", seconds_to_ready(namespace, name, patch(name, {"partitions": 2})))
+    for i in range(samples):
+        wait_for_resync(metrics_url, n)
+        name = f"bench-{run}-during-resync-{i:03d}"
+        latencies.add(f"new topic, during a resync of {n}", seconds_to_ready(namespace, name, create(name)))
+    return latencies
+
+
+def wait_for_resync(metrics_url: str, n: int, timeout: float = 120) -> None:
+    """Until the operator's work queue holds at least a quarter of the N objects: a resync has begun."""
+    deadline = time.monotonic() + timeout
+    while metric_sum(scrape(metrics_url), "infometis_workqueue_depth", kind="KafkaTopic") < n / 4:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no resync of {n} objects began within {timeout:.0f}s")
+        time.sleep(0.02)
+
+
+# --- profiling ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def profiled(pid: int, phase: str, run: str, enabled: bool) -> Any:
+    """py-spy recording the operator over the block: bench-results/profile-<phase>-<run>.svg."""
+    if not enabled:
+        yield
+        return
+    output = RESULTS / f"profile-{phase}-{run}.svg"
+    recorder = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--output", str(output),
+         "--rate", "200", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(1)  # py-spy attaches
+    try:
+        yield
+    finally:
+        recorder.send_signal(2)  # SIGINT: py-spy writes the flame graph and exits
+        recorder.wait(timeout=120)
+        say(f"profile of {phase}: {output}")
+
+
+# --- one size ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    n: int
+    floor: Floor
+    client_create_seconds: float  # with the operator running
+    ready_after_last_apply: float
+    operator_cpu_burst: float
+    burst_writes: dict[str, float]
+    idle_writes: float
+    describes_per_100_per_resync: float
+    cpu_per_resync: float
+    peak_rss_mb: float
+    latencies: Latencies | None
+
+
+def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
+    run = uuid.uuid4().hex[:6]
+    say(f"floor: {n} objects with no operator, then {n} topics in one CreateTopics and {n} status patches")
+    floor = measure_floor(admin, run, n)
+    say(f"floor: client create {floor.client_create_seconds:.1f}s; create + patches {floor.seconds:.1f}s")
+
+    namespace = f"bench-{run}"
+    client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
+    metrics_port = free_port()
+    operator = start_operator(
+        "kafka", namespace, args.resync_interval, metrics_port, RESULTS / f"operator-{run}.log", *args.operator_args
+    )
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    names = [f"bench-{run}-{i:05d}" for i in range(n)]
+    try:
+        wait_metrics(metrics_url)
+        time.sleep(1)
+        say(f"operator: applying {n} KafkaTopics at once")
+        writes_before, cpu_before = apiserver_metrics(), cpu_seconds(operator.pid)
+        with profiled(operator.pid, f"burst-{n}", run, args.profile):
+            started = time.monotonic()
+            create_objects(namespace, PLURAL, [topic_manifest(name) for name in names])
+            client_create = time.monotonic() - started
+            say(f"operator: applied in {client_create:.1f}s; waiting for all Ready")
+            ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=900)
+        operator_cpu_burst = cpu_seconds(operator.pid) - cpu_before
+        writes_after = apiserver_metrics()
+        burst_writes = {
+            resource: metric_sum(writes_after, "apiserver_request_total", verb=OPERATOR_WRITE_VERBS, resource=resource)
+            - metric_sum(writes_before, "apiserver_request_total", verb=OPERATOR_WRITE_VERBS, resource=resource)
+            for resource in (PLURAL, "events")
+        }
+        say(f"operator: all Ready {ready_after_last_apply:.1f}s after the last apply; writes {burst_writes}")
+
+        time.sleep(args.resync_interval)  # let the first resync after the burst pass
+        before_api, before_operator = apiserver_metrics(), scrape(metrics_url)
+        cpu_before = cpu_seconds(operator.pid)
+        say(f"idle: {args.idle_periods} resync periods of {args.resync_interval:.0f}s")
+        with profiled(operator.pid, f"idle-{n}", run, args.profile):
+            time.sleep(args.resync_interval * args.idle_periods)
+        cpu_per_resync = (cpu_seconds(operator.pid) - cpu_before) / args.idle_periods
+        idle_writes = apiserver_writes(apiserver_metrics(), PLURAL) - apiserver_writes(before_api, PLURAL)
+        after_operator = scrape(metrics_url)
+        idle_describes = sum(
+            metric_sum(after_operator, "infometis_service_protocol_requests_total", request=request)
+            - metric_sum(before_operator, "infometis_service_protocol_requests_total", request=request)
+            for request in DESCRIBE_REQUESTS
+        )
+        say(f"idle: {cpu_per_resync:.2f} CPU-s per resync, {idle_writes:.0f} writes")
+        latencies = measure_latency(namespace, run, args.samples, metrics_url, n) if args.latency else None
+        rss = peak_rss_mb(operator.pid)
+    finally:
+        stop_operator(operator)
+        delete_namespace(namespace, timeout=300)
+        delete_topics(admin, names)
+    return Result(
+        n=n,
+        floor=floor,
+        client_create_seconds=client_create,
+        ready_after_last_apply=ready_after_last_apply,
+        operator_cpu_burst=operator_cpu_burst,
+        burst_writes=burst_writes,
+        idle_writes=idle_writes,
+        describes_per_100_per_resync=idle_describes / args.idle_periods / (n / 100),
+        cpu_per_resync=cpu_per_resync,
+        peak_rss_mb=rss,
+        latencies=latencies,
+    )
+
+
+def rows(result: Result) -> list[tuple[str, str, str]]:
+    n = result.n
+    floor = result.floor
+    first_apply_to_ready = result.client_create_seconds + result.ready_after_last_apply
+    table = [
+        ("topics", f"{n}", ""),
+        ("client: create N objects, no operator running", f"{floor.client_create_seconds:.1f} s", ""),
+        ("client: create N objects, operator running", f"{result.client_create_seconds:.1f} s", ""),
+        (
+            "ratio client create time, operator / none",
+            f"{result.client_create_seconds / floor.client_create_seconds:.2f}",
+            "as low as the mandatory writes allow",
+        ),
+        ("floor: batched create + status patches", f"{floor.seconds:.1f} s", ""),
+        ("operator: last apply -> all Ready", f"{result.ready_after_last_apply:.1f} s", ""),
+        ("operator: first apply -> all Ready", f"{first_apply_to_ready:.1f} s", "< 90 s at 10,000"),
+        ("operator CPU, first apply -> all Ready", f"{result.operator_cpu_burst:.1f} CPU-s", ""),
+        (
+            "operator writes over the burst: status / Events",
+            f"{result.burst_writes[PLURAL]:.0f} / {result.burst_writes['events']:.0f}",
+            "",
+        ),
+        ("API-server writes in the no-op resyncs", f"{result.idle_writes:.0f}", "0"),
+        ("Kafka describe requests per 100 topics per resync", f"{result.describes_per_100_per_resync:.2f}", ""),
+        ("operator CPU per no-op resync", f"{result.cpu_per_resync:.2f} CPU-s", "<= 2 at 5,000 (0.4 ms/topic)"),
+        ("operator CPU per topic per resync", f"{result.cpu_per_resync / n * 1000:.2f} ms", "<= 0.4 ms"),
+        ("operator peak RSS", f"{result.peak_rss_mb:.0f} MB", "< 300 MB at 10,000"),
+    ]
+    if result.latencies:
+        table.extend(result.latencies.rows())
+    return table
+
+
+def plot(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r.n for r in results]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 4))
+    panels = [
+        ("first apply -> all Ready (s)", [r.client_create_seconds + r.ready_after_last_apply for r in results]),
+        ("operator peak RSS (MB)", [r.peak_rss_mb for r in results]),
+        ("operator CPU per no-op resync (CPU-s)", [r.cpu_per_resync for r in results]),
+    ]
+    for axis, (title, values) in zip(axes, panels, strict=True):
+        axis.plot(sizes, values, marker="o")
+        # The line through the origin and the smallest size: what linear growth would give.
+        axis.plot([0, sizes[-1]], [0, values[0] / sizes[0] * sizes[-1]], linestyle="--", color="grey")
+        axis.set_title(title)
+        axis.set_xlabel("KafkaTopics")
+        axis.set_xlim(left=0)
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    figure.suptitle("KafkaTopic operator against N topics (dashed: linear from the smallest N)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    say(f"plot: {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--topics", type=int, default=1000)
+    parser.add_argument("--sizes", help="comma-separated sizes, run one after another (instead of --topics)")
+    parser.add_argument("--plot", type=Path, help="with --sizes: a PNG of the figures against N")
     parser.add_argument("--resync-interval", type=float, default=10.0, help="seconds (default 10)")
-    parser.add_argument("--idle-periods", type=int, default=5)
+    parser.add_argument("--idle-periods", type=int, default=3)
+    parser.add_argument("--latency", action="store_true", help="also measure single-object latencies")
+    parser.add_argument("--samples", type=int, default=10, help="single-object samples per figure")
+    parser.add_argument("--profile", action="store_true", help="record the operator with py-spy")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("operator_args", nargs="*", help="after --: extra flags for the operator")
     args = parser.parse_args()
 
     config.load_kube_config()
-    kubectl_env = {**os.environ}
-    subprocess.run(["kubectl", "apply", "-k", str(REPO / "crds")], check=True, capture_output=True, env=kubectl_env)
+    subprocess.run(["kubectl", "apply", "-k", str(REPO / "crds")], check=True, capture_output=True)
+    RESULTS.mkdir(exist_ok=True)
     admin = AdminClient({"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"]})
-    run = uuid.uuid4().hex[:6]
-    n = args.topics
-
-    say(f"floor: {n} topics in one batched CreateTopics, then {n} status patches")
-    floor_namespace = f"bench-floor-{run}"
-    client.CoreV1Api().create_namespace({"metadata": {"name": floor_namespace}})
-    floor_names = [f"bench-floor-{run}-{i:05d}" for i in range(n)]
-    floor = floor_seconds(admin, floor_namespace, floor_names)
-    delete_namespace(floor_namespace)
-    delete_topics(admin, floor_names)
-    say(f"floor: {floor:.1f}s")
-
-    namespace = f"bench-{run}"
-    client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
-    metrics_port = free_port()
-    log_path = REPO / "bench-results" / f"operator-{run}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with log_path.open("wb") as log:
-        operator = subprocess.Popen(
-            [
-                sys.executable, "-m", "controllers",
-                "--namespace", namespace,
-                "--resync-interval", f"{args.resync_interval}s",
-                "--metrics-port", str(metrics_port),
-                "--health-port", "0",
-                "--log-level", "WARNING",
-            ],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    names = [f"bench-{run}-{i:05d}" for i in range(n)]
-    try:
-        time.sleep(2)
-        say(f"operator: applying {n} KafkaTopics at once")
-        apply_started = time.monotonic()
-        create_objects(namespace, names)
-        applied = time.monotonic() - apply_started
-        say(f"operator: applied in {applied:.1f}s; waiting for all Ready")
-        ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=600)
-        say(f"operator: all Ready {ready_after_last_apply:.1f}s after the last apply")
-
-        time.sleep(args.resync_interval)  # let the first resync after the burst pass
-        before_api, before_operator = apiserver_writes(apiserver_metrics(), PLURAL), scrape(metrics_url)
-        say(f"idle: watching {args.idle_periods} resync periods of {args.resync_interval:.0f}s")
-        time.sleep(args.resync_interval * args.idle_periods)
-        idle_writes = apiserver_writes(apiserver_metrics(), PLURAL) - before_api
-        after_operator = scrape(metrics_url)
-        idle_describes = kafka_describe_requests(after_operator) - kafka_describe_requests(before_operator)
-        for request in DESCRIBE_REQUESTS:
-            delta = metric_sum(after_operator, "infometis_service_protocol_requests_total", request=request)
-            delta -= metric_sum(before_operator, "infometis_service_protocol_requests_total", request=request)
-            say(f"idle: {request} requests: {delta:.0f}")
-        for operation in ("describe_topics", "describe_configs", "describe_cluster"):
-            delta = metric_sum(after_operator, "infometis_service_calls_total", operation=operation)
-            delta -= metric_sum(before_operator, "infometis_service_calls_total", operation=operation)
-            say(f"idle: batched {operation} calls: {delta:.0f}")
-        rss = peak_rss_mb(operator.pid)
-    finally:
-        operator.terminate()
-        operator.wait(timeout=30)
-        delete_namespace(namespace)
-        delete_topics(admin, names)
-
-    per_100 = idle_describes / args.idle_periods / (n / 100)
-    ratio = ready_after_last_apply / floor
-    rows = [
-        ("topics", f"{n}", ""),
-        ("apply of all objects (16 client threads)", f"{applied:.1f} s", ""),
-        ("floor: batched create + status patches", f"{floor:.1f} s", ""),
-        ("operator: last apply -> all Ready", f"{ready_after_last_apply:.1f} s", "<= 30 s"),
-        ("operator: first apply -> all Ready", f"{applied + ready_after_last_apply:.1f} s", ""),
-        ("ratio operator / floor", f"{ratio:.2f}", "<= 2"),
-        (f"API-server writes in {args.idle_periods} no-op resyncs", f"{idle_writes:.0f}", "0"),
-        ("Kafka describe requests per 100 topics per resync", f"{per_100:.2f}", "<= 1"),
-        ("operator peak RSS", f"{rss:.0f} MB", "< 200 MB"),
-    ]
-    print_table(rows)
+    sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else [args.topics]
+    results = []
+    for n in sizes:
+        results.append(run_size(admin, n, args))
+        print_table(rows(results[-1]))
+    if args.json:
+        args.json.write_text(json.dumps([rows(result) for result in results], indent=1))
+    if args.plot:
+        plot(results, args.plot)
 
 
 if __name__ == "__main__":
