@@ -253,7 +253,8 @@ async def run(settings: Settings) -> None:
     controller_loops: dict[str, Loop] = {}
     for controller in controllers:
         name = controller.kind.resource.kind.lower()
-        controller_loops[f"{name}-worker"] = controller.run
+        controller_loops[f"{name}-worker"] = partial(controller.run, urgent=True)
+        controller_loops[f"{name}-resync-worker"] = partial(controller.run, urgent=False)
         controller_loops[f"{name}-resync"] = controller.resync_forever
         controller_loops[f"{name}-unmanaged-report"] = controller.report_unmanaged_forever
     # Created before kopf starts, so kopf leaves them to us at shutdown.

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from controllers.core import metrics
+from controllers.core.batching import URGENT
 from controllers.core.kind import Kind, ReconcileRequest, SpecT, StatusT
 from controllers.core.kube import KubeApi, KubeError, Listing
 from controllers.core.logs import about
@@ -74,6 +75,27 @@ def _deletes_resource(body: Mapping[str, Any]) -> bool:
     DeleteIfEmpty), read without parsing the rest of the spec: anything but Retain needs the finalizer."""
     written = (body.get("spec") or {}).get("deletionPolicy")
     return written is not None and written != DeletionPolicy.RETAIN.value
+
+
+# What the API server and kubectl add to every object and the controller never reads: held for
+# thousands of objects they would be most of the operator's memory.
+UNREAD_METADATA = ("managedFields",)
+UNREAD_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _drop_unread_metadata(body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    for field in UNREAD_METADATA:
+        meta.pop(field, None)
+    annotations = meta.get("annotations")
+    if annotations and any(a in annotations for a in UNREAD_ANNOTATIONS):
+        meta["annotations"] = {k: v for k, v in annotations.items() if k not in UNREAD_ANNOTATIONS}
+
+
+def _held_copy(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a watched object to hold, without copying what is dropped from it anyway."""
+    meta = body["metadata"]
+    return copy.deepcopy({**body, "metadata": {k: v for k, v in meta.items() if k not in UNREAD_METADATA}})
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -141,7 +163,7 @@ class Controller(Generic[SpecT, StatusT]):
         generation = body["metadata"].get("generation")
         if isinstance(generation, int) and self._generation_seen.get(key, (None,))[0] != generation:
             self._generation_seen[key] = (generation, time.monotonic())
-        self._keep(key, copy.deepcopy(dict(body)))
+        self._keep(key, _held_copy(body))
         self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
             self._queue.add(key)
@@ -149,6 +171,7 @@ class Controller(Generic[SpecT, StatusT]):
     def _keep(self, key: ObjectKey, body: dict[str, Any]) -> None:
         """Hold the object's latest copy, and count its conditions as that copy has them."""
         self._store[key] = body
+        _drop_unread_metadata(body)
         conditions = frozenset(
             (str(c.get("type")), str(c.get("status")), str(c.get("reason") or ""))
             for c in (body.get("status") or {}).get("conditions") or []
@@ -219,14 +242,17 @@ class Controller(Generic[SpecT, StatusT]):
 
     # --- running ----------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Process the queue until cancelled. `resync_forever` runs beside it, as its own task, so
-        that the health check sees each loop and kopf leaves both alone at shutdown."""
+    async def run(self, *, urgent: bool) -> None:
+        """Process one lane of the queue until cancelled: urgent work (changes, retries) or background work
+        (the resync), each with up to max_concurrent reconciles of its own, so a resync of every object
+        never holds a change back. Each lane, and `resync_forever`, runs as its own task, started before
+        kopf: the health check sees each loop, and kopf leaves them alone at shutdown."""
         slots = asyncio.Semaphore(self._max_concurrent)
         try:
             while True:
-                key = await self._queue.get()
-                await slots.acquire()
+                await slots.acquire()  # a free slot first: the key is taken only when it can start
+                key = await self._queue.get(urgent=urgent)
+                URGENT.set(urgent)  # the task below copies this context: its service calls use this lane
                 task = asyncio.create_task(self._process(key, slots))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -235,12 +261,12 @@ class Controller(Generic[SpecT, StatusT]):
                 task.cancel()
 
     async def resync_forever(self) -> None:
-        """Relist and queue every object every resync interval, until cancelled."""
+        """Relist and queue every object every resync interval, in the background lane, until cancelled."""
         while True:
             await asyncio.sleep(self._resync_interval)
             await self._relist()
             for key in list(self._store):
-                self._queue.add(key)
+                self._queue.add(key, urgent=False)
 
     async def report_unmanaged_forever(self) -> None:
         # Apart from the resync: listing an unreachable cluster's topics must not delay it.

@@ -74,11 +74,11 @@ _OPTIONS = (
     ),
     _Option(
         "--max-concurrent-reconciles", "INFOMETIS_MAX_CONCURRENT_RECONCILES", "500", int,
-        "objects reconciled at once; their service calls are batched together",
+        "objects reconciled at once, for changes and for the resync each; their service calls are batched together",
     ),
     _Option(
         "--batch-linger", "INFOMETIS_BATCH_LINGER", "50ms", parse_duration,
-        "how long a service call waits to collect other objects' work into one request",
+        "the longest a service call waits for the same call in flight to return, to join the next batch",
     ),
     _Option("--metrics-port", "INFOMETIS_METRICS_PORT", "8080", int, "Prometheus /metrics port, 0 to disable"),
     _Option(

@@ -4,6 +4,11 @@ The same semantics as client-go's workqueue: a key is queued at most once; a
 key added while it is being processed is processed again afterwards, never
 twice at the same time; delayed adds wait on a timer; failures back off
 exponentially per key until the key succeeds.
+
+Two lanes: urgent work (a change someone just made, a retry) and background
+work (the periodic resync of every object). Each lane is taken by its own
+consumer, so a resync of thousands of objects never makes a change wait
+behind it; a key queued in the background is moved up when it becomes urgent.
 """
 
 from __future__ import annotations
@@ -17,29 +22,36 @@ Key = TypeVar("Key")
 
 class WorkQueue(Generic[Key]):
     def __init__(self, *, base_backoff: float, max_backoff: float) -> None:
-        self._ready: deque[Key] = deque()
-        self._queued: set[Key] = set()
+        self._lanes: dict[bool, deque[Key]] = {True: deque(), False: deque()}
+        # Queued keys -> whether urgent. A key moved up to the urgent lane leaves a stale
+        # entry in the background one, skipped when reached (no O(n) removal).
+        self._queued: dict[Key, bool] = {}
         self._processing: set[Key] = set()
-        self._dirty: set[Key] = set()
+        self._dirty: dict[Key, bool] = {}  # added while processing -> whether urgent
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
-        self._wakeup = asyncio.Event()
+        self._wakeups = {True: asyncio.Event(), False: asyncio.Event()}
         self._base_backoff = base_backoff
         self._max_backoff = max_backoff
 
     def __len__(self) -> int:
-        return len(self._ready)
+        return len(self._queued)
 
-    def add(self, key: Key) -> None:
+    def add(self, key: Key, *, urgent: bool = True) -> None:
+        """Queue the key now; `urgent=False` for background work (a resync)."""
         timer = self._timers.pop(key, None)
         if timer:
             timer.cancel()
         if key in self._processing:
-            self._dirty.add(key)
+            self._dirty[key] = self._dirty.get(key, False) or urgent
         elif key not in self._queued:
-            self._queued.add(key)
-            self._ready.append(key)
-            self._wakeup.set()
+            self._queued[key] = urgent
+            self._lanes[urgent].append(key)
+            self._wakeups[urgent].set()
+        elif urgent and not self._queued[key]:
+            self._queued[key] = True
+            self._lanes[True].append(key)
+            self._wakeups[True].set()
 
     def add_after(self, key: Key, delay: float) -> None:
         """Queue the key after `delay` seconds, unless it is queued sooner."""
@@ -77,17 +89,20 @@ class WorkQueue(Generic[Key]):
             timer.cancel()
         self._failures.pop(key, None)
 
-    async def get(self) -> Key:
-        while not self._ready:
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        key = self._ready.popleft()
-        self._queued.discard(key)
-        self._processing.add(key)
-        return key
+    async def get(self, *, urgent: bool = True) -> Key:
+        """The next key of one lane, waiting for one if it is empty."""
+        lane, wakeup = self._lanes[urgent], self._wakeups[urgent]
+        while True:
+            while not lane:
+                wakeup.clear()
+                await wakeup.wait()
+            key = lane.popleft()
+            if self._queued.get(key) is urgent:  # else a stale entry: moved up, or taken already
+                del self._queued[key]
+                self._processing.add(key)
+                return key
 
     def done(self, key: Key) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
+            self.add(key, urgent=self._dirty.pop(key))

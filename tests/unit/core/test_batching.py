@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from controllers.core.batching import Batcher
+from controllers.core.batching import URGENT, Batcher
 
 
 class Recorder:
@@ -19,12 +19,18 @@ class Recorder:
         return {item: (ValueError(item) if item.startswith("bad") else item.upper()) for item in items}
 
 
-async def test_concurrent_submits_within_the_linger_make_one_call() -> None:
+async def test_concurrent_submits_make_one_call() -> None:
     recorder = Recorder()
     batcher: Batcher[str, str] = Batcher(recorder, linger=0.02, max_items=100)
     results = await asyncio.gather(*(batcher.submit(name) for name in ["a", "b", "c"]))
     assert results == ["A", "B", "C"]
     assert recorder.calls == [["a", "b", "c"]]
+
+
+async def test_a_lone_submit_waits_for_no_linger() -> None:
+    recorder = Recorder()
+    batcher: Batcher[str, str] = Batcher(recorder, linger=10, max_items=100)
+    assert await asyncio.wait_for(batcher.submit("a"), 0.5) == "A"
 
 
 async def test_a_full_batch_goes_out_without_waiting_for_the_linger() -> None:
@@ -75,6 +81,63 @@ async def test_items_submitted_during_a_call_form_the_next_batch() -> None:
     release.set()
     assert await asyncio.wait_for(asyncio.gather(first, second), 1) == ["a", "b"]
     assert calls == [["a"], ["b"]]
+
+
+class Gate:
+    """A batch call that holds each call until released, recording what each carried."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, items: list[str]) -> Mapping[str, str]:
+        self.calls.append(sorted(items))
+        self.started.set()
+        await self.release.wait()
+        return {i: i for i in items}
+
+
+async def test_submits_during_a_call_wait_for_it_and_go_as_one_batch() -> None:
+    gate = Gate()
+    batcher: Batcher[str, str] = Batcher(gate, linger=10, max_items=100)
+    first = asyncio.ensure_future(batcher.submit("a"))
+    await gate.started.wait()
+    later = [asyncio.ensure_future(batcher.submit(name)) for name in ("b", "c", "d")]
+    await asyncio.sleep(0.05)
+    assert gate.calls == [["a"]]  # nothing more goes out while the first call is in flight
+    gate.release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *later), 1) == ["a", "b", "c", "d"]
+    assert gate.calls == [["a"], ["b", "c", "d"]]
+
+
+async def test_a_batch_waits_for_a_slow_call_at_most_the_linger() -> None:
+    gate = Gate()
+    batcher: Batcher[str, str] = Batcher(gate, linger=0.05, max_items=100)
+    first = asyncio.ensure_future(batcher.submit("a"))
+    await gate.started.wait()
+    second = asyncio.ensure_future(batcher.submit("b"))
+    await asyncio.sleep(0.2)
+    assert gate.calls == [["a"], ["b"]]
+    gate.release.set()
+    assert await asyncio.wait_for(asyncio.gather(first, second), 1) == ["a", "b"]
+
+
+async def test_an_urgent_item_does_not_wait_for_a_background_call() -> None:
+    gate = Gate()
+    batcher: Batcher[str, str] = Batcher(gate, linger=10, max_items=100)
+
+    async def background(item: str) -> str:
+        URGENT.set(False)  # in this task's context only, as the controller sets it per reconcile
+        return await batcher.submit(item)
+
+    resync = asyncio.ensure_future(background("resync"))
+    await gate.started.wait()
+    urgent = asyncio.ensure_future(batcher.submit("change"))
+    await asyncio.sleep(0.05)
+    assert gate.calls == [["resync"], ["change"]]
+    gate.release.set()
+    assert await asyncio.wait_for(asyncio.gather(resync, urgent), 1) == ["resync", "change"]
 
 
 @pytest.mark.parametrize("count", [1, 250])

@@ -393,6 +393,21 @@ def test_a_watch_event_older_than_the_held_copy_does_not_replace_it() -> None:
     assert controller._store[KEY]["status"] == {"observedGeneration": 1}
 
 
+def test_the_held_copy_leaves_out_managed_fields_and_kubectls_last_applied_configuration() -> None:
+    controller = controller_with(WidgetKind(ToyService()), RecordingKube())
+    watched = widget("a")
+    watched["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    watched["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": '{"spec": {}}',
+        "infometis.io/reconcile-requested-at": "now",
+    }
+    controller.on_watch_event(None, watched)
+    held = controller._store[KEY]["metadata"]
+    assert "managedFields" not in held
+    assert held["annotations"] == {"infometis.io/reconcile-requested-at": "now"}
+    assert "managedFields" in watched["metadata"]  # kopf's event itself is left as it came
+
+
 async def test_resources_no_object_manages_are_reported_and_left_alone() -> None:
     service = ToyService(values={"legacy": "x"})
     kube = RecordingKube()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from controllers.core.workqueue import WorkQueue
 
 
@@ -63,3 +65,35 @@ async def test_discard_drops_a_pending_retry() -> None:
     queue.discard("a")
     await asyncio.sleep(0.05)
     assert len(queue) == 0
+
+
+async def test_urgent_and_background_keys_are_taken_from_their_own_lanes() -> None:
+    queue = new_queue()
+    queue.add("resync-1", urgent=False)
+    queue.add("resync-2", urgent=False)
+    queue.add("change")
+    assert len(queue) == 3
+    assert await asyncio.wait_for(queue.get(), 1) == "change"
+    assert await asyncio.wait_for(queue.get(urgent=False), 1) == "resync-1"
+
+
+async def test_a_background_key_made_urgent_moves_up_and_is_handed_out_once() -> None:
+    queue = new_queue()
+    queue.add("a", urgent=False)
+    queue.add("b", urgent=False)
+    queue.add("b")  # a change to b while its resync waits
+    assert len(queue) == 2
+    assert await asyncio.wait_for(queue.get(), 1) == "b"
+    assert await asyncio.wait_for(queue.get(urgent=False), 1) == "a"
+    with pytest.raises(TimeoutError):  # b's old place in the background lane is not handed out again
+        await asyncio.wait_for(queue.get(urgent=False), 0.05)
+
+
+async def test_an_urgent_add_while_processing_comes_back_urgent() -> None:
+    queue = new_queue()
+    queue.add("a", urgent=False)
+    key = await queue.get(urgent=False)
+    queue.add("a", urgent=False)
+    queue.add("a")
+    queue.done(key)
+    assert await asyncio.wait_for(queue.get(), 1) == "a"
