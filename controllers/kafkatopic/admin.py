@@ -48,6 +48,11 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 # this age, so a resync costs one Metadata and one DescribeConfigs per batch.
 CLUSTER_FACTS_MAX_AGE_SECONDS = 10.0
 MAX_BATCH = 1000
+# KRaft's controller refuses, as a whole, a request that would write more than 10,000
+# metadata records ("POLICY_VIOLATION: Unable to perform excessively large batch
+# operation"); a new topic writes one record, plus one per partition and one per config
+# key. Creations and partition increases are split into requests well below that.
+MAX_RECORDS_PER_REQUEST = 5000
 IDLE_CLIENT_SECONDS = 600.0
 
 # Error codes meaning "the broker will refuse this request again"; anything
@@ -313,22 +318,26 @@ class KafkaAdmin:
         return results
 
     async def _create_batch(self, changes: list[CreateTopic]) -> dict[CreateTopic, Any]:
-        self._count_call("create_topics", len(changes))
-        futures = self._client.create_topics(
-            [NewTopic(c.name, c.partitions, c.replication_factor, config=dict(c.config)) for c in changes],
-            operation_timeout=REQUEST_TIMEOUT_SECONDS,
-            request_timeout=REQUEST_TIMEOUT_SECONDS,
-        )
+        futures: dict[str, Future[Any]] = {}
+        for chunk in record_bounded_chunks(changes, creation_records):
+            self._count_call("create_topics", len(chunk))
+            futures |= self._client.create_topics(
+                [NewTopic(c.name, c.partitions, c.replication_factor, config=dict(c.config)) for c in chunk],
+                operation_timeout=REQUEST_TIMEOUT_SECONDS,
+                request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
         settled = await _settle("create_topics", futures)
         return {c: settled[c.name] for c in changes}
 
     async def _partitions_batch(self, changes: list[IncreasePartitions]) -> dict[IncreasePartitions, Any]:
-        self._count_call("create_partitions", len(changes))
-        futures = self._client.create_partitions(
-            [NewPartitions(c.name, c.desired) for c in changes],
-            operation_timeout=REQUEST_TIMEOUT_SECONDS,
-            request_timeout=REQUEST_TIMEOUT_SECONDS,
-        )
+        futures: dict[str, Future[Any]] = {}
+        for chunk in record_bounded_chunks(changes, lambda change: change.desired - change.current):
+            self._count_call("create_partitions", len(chunk))
+            futures |= self._client.create_partitions(
+                [NewPartitions(c.name, c.desired) for c in chunk],
+                operation_timeout=REQUEST_TIMEOUT_SECONDS,
+                request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
         settled = await _settle("create_partitions", futures)
         return {c: settled[c.name] for c in changes}
 
@@ -429,6 +438,26 @@ class KafkaAdmin:
                 if total > before:
                     metrics.SERVICE_REQUESTS.labels("kafka", request).inc(total - before)
                     self._request_counts[(broker, request)] = total
+
+
+def creation_records(change: CreateTopic) -> int:
+    """The metadata records creating the topic writes: the topic, its partitions, its config keys."""
+    return 1 + change.partitions + len(change.config)
+
+
+def record_bounded_chunks(changes: list[T], records: Callable[[T], int]) -> list[list[T]]:
+    """The changes in order, in requests of at most MAX_RECORDS_PER_REQUEST records each (a change
+    larger than that alone goes in a request of its own, for Kafka to answer)."""
+    chunks: list[list[T]] = []
+    weight = 0
+    for change in changes:
+        cost = records(change)
+        if not chunks or weight + cost > MAX_RECORDS_PER_REQUEST:
+            chunks.append([])
+            weight = 0
+        chunks[-1].append(change)
+        weight += cost
+    return chunks
 
 
 def kafka_python_arguments(connection: Connection) -> dict[str, Any]:
