@@ -3,8 +3,9 @@
 One KafkaAdmin per distinct connection. Every operation goes through a
 Batcher, so the reconciles of many KafkaTopics that run together share one
 Admin request per operation (one DescribeTopics, one DescribeConfigs, one
-CreateTopics, ...). confluent-kafka serves everything except partition
-reassignment, which its AdminClient lacks; kafka-python serves that.
+CreateTopics, ...). confluent-kafka serves most of it; kafka-python serves
+partition reassignment, which confluent-kafka's AdminClient lacks, and config
+reads, which it can ask for by key where confluent-kafka reads every key.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,13 +28,14 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
-    ConfigSource,
     NewPartitions,
     NewTopic,
     ResourceType,
 )
 from kafka import TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka import errors as kafka_python_errors
+from kafka.admin import ConfigResource as KafkaPythonConfigResource
+from kafka.admin import ConfigResourceType, ConfigSourceType, KafkaAdminClient
 from kafka.net.compat import KafkaNetClient
 
 from controllers.core import metrics
@@ -86,6 +89,14 @@ KAFKA_PYTHON_TLS_PROPERTIES = frozenset(
 )
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TopicQuery:
+    """What one reconcile asks of a topic: the topic, and the config keys its plan compares."""
+
+    name: str
+    config_keys: frozenset[str]
 
 
 class KafkaUnavailable(Exception):
@@ -162,8 +173,8 @@ class KafkaAdmin:
             raise ClusterRefInvalid(
                 connection.redact(f"{connection.name} holds settings Kafka's client refuses: {error}")
             ) from None
-        self._reassigner: Any = None  # kafka-python's KafkaAdminClient, made on first use
-        self._reassigner_lock = asyncio.Lock()
+        self._kafka_python: Any = None  # kafka-python's KafkaAdminClient, made on first use
+        self._kafka_python_lock = asyncio.Lock()
         self._last_client_error: tuple[float, str] | None = None
         self._cluster: tuple[float, ClusterFacts] | None = None
         self._cluster_lock = asyncio.Lock()
@@ -191,8 +202,9 @@ class KafkaAdmin:
 
     # --- the operations reconcilers call ------------------------------------------
 
-    async def observe(self, topic: str) -> Observation:
-        observation: Observation = await self._submit(self._observe, topic)
+    async def observe(self, topic: str, config_keys: frozenset[str]) -> Observation:
+        """The topic as Kafka has it, with the values of `config_keys` only (the keys a plan compares)."""
+        observation: Observation = await self._submit(self._observe, TopicQuery(topic, config_keys))
         return observation
 
     async def create(self, change: CreateTopic) -> None:
@@ -252,8 +264,8 @@ class KafkaAdmin:
         self._client.poll(0)
 
     def close(self) -> None:
-        if self._reassigner is not None:
-            self._reassigner.close()
+        if self._kafka_python is not None:
+            self._kafka_python.close()
 
     async def _submit(self, batcher: Batcher[Any, Any], item: Any) -> Any:
         self.last_used = time.monotonic()
@@ -282,7 +294,8 @@ class KafkaAdmin:
             raise _kafka_error(error) from None
         return ClusterFacts(described.cluster_id, tuple(sorted(node.id for node in described.nodes)))
 
-    async def _observe_batch(self, topics: list[str]) -> dict[str, Observation | Exception]:
+    async def _observe_batch(self, queries: list[TopicQuery]) -> dict[TopicQuery, Observation | Exception]:
+        topics = sorted({query.name for query in queries})
         self._count_call("describe_topics", len(topics))
         described_futures = self._client.describe_topics(
             TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_SECONDS
@@ -292,29 +305,60 @@ class KafkaAdmin:
         cluster = await self._cluster_facts()
         described = await _settle("describe_topics", described_futures)
         found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
-        existing = [name for name, d in found.items() if not isinstance(d, Exception)]
-        configs: dict[str, Any] = {}
-        if existing:
-            self._count_call("describe_configs", len(existing))
-            config_futures = self._client.describe_configs(
-                [ConfigResource(ResourceType.TOPIC, name) for name in existing],
-                request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-            configs = {
-                resource.name: entries
-                for resource, entries in (await _settle("describe_configs", config_futures)).items()
-            }
+        keys_by_topic: dict[str, frozenset[str]] = {}
+        for query in queries:
+            if query.config_keys and not isinstance(found.get(query.name, TopicMissing()), Exception):
+                keys_by_topic[query.name] = keys_by_topic.get(query.name, frozenset()) | query.config_keys
+        configs = await self._describe_configs(keys_by_topic) if keys_by_topic else {}
 
-        results: dict[str, Observation | Exception] = {}
-        for name in topics:
-            if name not in found or isinstance(configs.get(name), TopicMissing):  # deleted between the two calls
-                results[name] = Observation(topic=None, cluster=cluster)
+        results: dict[TopicQuery, Observation | Exception] = {}
+        for query in queries:
+            name = query.name
+            topic_configs = configs.get(name, {})
+            if name not in found or isinstance(topic_configs, TopicMissing):  # deleted between the two calls
+                results[query] = Observation(topic=None, cluster=cluster)
             elif isinstance(found[name], Exception):
-                results[name] = found[name]
-            elif isinstance(configs.get(name), Exception):
-                results[name] = configs[name]
+                results[query] = found[name]
+            elif isinstance(topic_configs, Exception):
+                results[query] = topic_configs
             else:
-                results[name] = Observation(topic=_observed_topic(found[name], configs[name]), cluster=cluster)
+                results[query] = Observation(topic=_observed_topic(found[name], topic_configs), cluster=cluster)
+        return results
+
+    async def _describe_configs(
+        self, keys_by_topic: Mapping[str, frozenset[str]]
+    ) -> dict[str, dict[str, ConfigValue] | Exception]:
+        """The values of the given keys of each topic, in one DescribeConfigs request.
+
+        kafka-python asks the broker for these keys only; confluent-kafka can only ask for
+        every key of a topic and builds a Python object for each of the ~40 it gets back,
+        which made the configs most of a resync's CPU (see docs/benchmarks.md).
+        """
+        self._count_call("describe_configs", len(keys_by_topic))
+        try:
+            client = await self._kafka_python_client()
+            with metrics.service_request("kafka", "describe_configs", _error_code):
+                response = await asyncio.to_thread(_describe_topic_configs, client, keys_by_topic)
+        except ClusterRefInvalid:
+            raise
+        except Exception as error:
+            failure = self._kafka_python_error(error)
+            return dict.fromkeys(keys_by_topic, failure)
+        results: dict[str, dict[str, ConfigValue] | Exception] = {}
+        for result in response.results:
+            if result.error_code:
+                refusal = kafka_python_errors.for_code(result.error_code)(result.error_message)
+                metrics.SERVICE_REQUEST_ERRORS.labels("kafka", "describe_configs", refusal.message).inc()
+                results[result.resource_name] = (
+                    TopicMissing(refusal.description)
+                    if isinstance(refusal, kafka_python_errors.UnknownTopicOrPartitionError)
+                    else self._kafka_python_error(refusal)
+                )
+            else:
+                results[result.resource_name] = {
+                    entry.name: ConfigValue(entry.value, entry.config_source == ConfigSourceType.DYNAMIC_TOPIC_CONFIG)
+                    for entry in result.configs
+                }
         return results
 
     async def _create_batch(self, changes: list[CreateTopic]) -> dict[CreateTopic, Any]:
@@ -378,7 +422,7 @@ class KafkaAdmin:
             TopicPartition(c.name, partition): list(replicas) for c in changes for partition, replicas in c.assignment
         }
         try:
-            client = await self._reassignment_client()
+            client = await self._kafka_python_client()
             with metrics.service_request("kafka", "alter_partition_reassignments", _error_code):
                 answers = await asyncio.to_thread(client.alter_partition_reassignments, request)
         except ClusterRefInvalid:
@@ -395,7 +439,7 @@ class KafkaAdmin:
     async def _reassigning_batch(self, topics: list[str]) -> dict[str, Any]:
         self._count_call("list_partition_reassignments", len(topics))
         try:
-            client = await self._reassignment_client()
+            client = await self._kafka_python_client()
             with metrics.service_request("kafka", "list_partition_reassignments", _error_code):
                 ongoing = await asyncio.to_thread(client.list_partition_reassignments)
         except ClusterRefInvalid:
@@ -413,16 +457,16 @@ class KafkaAdmin:
             return KafkaRefused(code, str(getattr(error, "description", code)))
         return KafkaUnavailable(self.connection.redact(str(error)))
 
-    async def _reassignment_client(self) -> Any:
+    async def _kafka_python_client(self) -> Any:
         """kafka-python's admin client, built from the same connection properties.
 
         Its constructor connects and waits for the cluster (up to the request
         timeout), so it is built off the event loop, and by one caller at a time.
         """
-        async with self._reassigner_lock:
-            if self._reassigner is None:
-                self._reassigner = await asyncio.to_thread(_kafka_python_admin, self.connection)
-            return self._reassigner
+        async with self._kafka_python_lock:
+            if self._kafka_python is None:
+                self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
+            return self._kafka_python
 
     # --- statistics -------------------------------------------------------------------
 
@@ -473,7 +517,7 @@ def kafka_python_arguments(connection: Connection) -> dict[str, Any]:
             arguments["ssl_context"] = _ssl_context(properties)
         except ssl.SSLError as error:  # what librdkafka accepted and Python's ssl does not, e.g. a certificate alone
             raise ClusterRefInvalid(
-                f"replication-factor changes use kafka-python, which cannot use the TLS settings of "
+                f"config reads and replication-factor changes use kafka-python, which cannot use the TLS settings of "
                 f"{connection.name}: {connection.redact(str(error))}"
             ) from None
     return arguments
@@ -512,17 +556,31 @@ def _kafka_python_admin(connection: Connection) -> Any:
         raise
 
 
-def _observed_topic(described: Any, config_entries: Mapping[str, Any]) -> ObservedTopic:
+def _describe_topic_configs(client: Any, keys_by_topic: Mapping[str, frozenset[str]]) -> Any:
+    """One DescribeConfigs request for these keys of these topics; the response (blocks: run in a thread).
+
+    Sent as a request because kafka-python's describe_configs drops each topic's error code
+    (an authorization failure would read as "no value set"); the response keeps it.
+    """
+    resources = [
+        KafkaPythonConfigResource(ConfigResourceType.TOPIC, name, configs=dict.fromkeys(sorted(keys)))
+        for name, keys in keys_by_topic.items()
+    ]
+
+    async def describe() -> Any:
+        return await client._manager.send(client._describe_configs_request(resources))
+
+    return client._manager.run(describe)
+
+
+def _observed_topic(described: Any, config: Mapping[str, ConfigValue]) -> ObservedTopic:
     partitions = sorted(described.partitions, key=lambda p: p.id)
     return ObservedTopic(
         name=described.name,
         topic_id=str(described.topic_id),
         replicas=tuple(tuple(node.id for node in p.replicas) for p in partitions),
         internal=bool(described.is_internal),
-        config={
-            name: ConfigValue(entry.value, entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
-            for name, entry in config_entries.items()
-        },
+        config=config,
     )
 
 

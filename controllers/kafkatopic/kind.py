@@ -88,7 +88,9 @@ class KafkaTopicKind:
         return self._admins.for_connection(connection)
 
     async def observe(self, client: KafkaAdmin, request: Request, *, applied: Sequence[Any]) -> Observation:
-        observation = await client.observe(topic_name_of(request.body))
+        # The keys the plan compares: those the spec sets, and those it set before (to reset them).
+        config_keys = frozenset(request.spec.config) | frozenset(request.status.managed_config_keys)
+        observation = await client.observe(topic_name_of(request.body), config_keys)
         topic = observation.topic
         if topic is None:
             return observation
