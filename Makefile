@@ -77,8 +77,11 @@ unit: venv
 integration: stack-up-all
 	@$(STACK_ENV) && $(VENV)/bin/pytest tests/integration
 
-test: lint stack-up-all
-	@$(STACK_ENV) && $(VENV)/bin/pytest tests
+# Lint and the unit tests need no server, so they run while the stack starts; each one's output is shown
+# whole when it ends. A failure in any of the three stops make test before the integration tests.
+test: venv
+	@$(MAKE) --no-print-directory --output-sync=target -j3 lint unit stack-up-all
+	@$(STACK_ENV) && $(VENV)/bin/pytest tests/integration
 
 bench-kafka: stack-up bench-venv
 	@$(STACK_ENV) && $(VENV_PY) hack/bench/kafka_topics.py $(BENCH_ARGS)

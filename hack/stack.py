@@ -565,14 +565,15 @@ def wait_ready(server: Server) -> None:
     say(f"{server.name} is ready")
 
 
-def stop(server: Server) -> None:
+def stop(server: Server, kill: bool = False) -> None:
+    """SIGTERM, and SIGKILL after 30 s; or, with `kill`, SIGKILL at once, as a crash would."""
     pid = running_pid(server)
     server.definition_file.unlink(missing_ok=True)
     if pid is None:
         server.pid_file.unlink(missing_ok=True)
         server.after_stop()
         return
-    os.killpg(pid, signal.SIGTERM)
+    os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
     deadline = time.monotonic() + 30
     while running_pid(server) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -2117,6 +2118,10 @@ def main() -> None:
     for verb in ("start", "stop"):
         one = commands.add_parser(verb, help=f"{verb} one server (kafka means every broker)")
         one.add_argument("server")
+        if verb == "stop":
+            one.add_argument(
+                "--kill", action="store_true", help="SIGKILL at once, as a crash would (default: SIGTERM, 30 s to exit)"
+            )
     load_image = commands.add_parser("load-image", help="import an oci-archive file into the node's containerd")
     load_image.add_argument("archive", type=Path)
     args = parser.parse_args()
@@ -2133,7 +2138,7 @@ def main() -> None:
         command_env()
     elif args.command == "stop":
         for server in reversed(servers_named(args.server)):
-            stop(server)
+            stop(server, kill=args.kill)
     elif args.command == "start":
         if args.server == "node" and (reason := unsupported_reason()):
             raise SystemExit(reason)

@@ -108,6 +108,50 @@ def sweep_leftovers() -> None:
     print(f"\nremoved what earlier runs left: {removed}")
 
 
+IMAGE_BUILD_TIMEOUT_SECONDS = 1200
+
+
+@dataclass
+class ImageBuild:
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def image_build(
+    request: pytest.FixtureRequest, stack_to_ourselves: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ImageBuild | None]:
+    """`make image` (hack/image/build.sh), started as the session starts when a collected test needs the image:
+    it takes about a minute and needs no server, so it overlaps with the tests that wait on servers.
+    Niced, so the tests that measure time keep the CPU first."""
+    if not any("built_image" in item.fixturenames for item in request.session.items):
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("image-build")
+    stdout_path, stderr_path = folder / "stdout", folder / "stderr"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            ["nice", "-n", "19", str(REPO / "hack" / "image" / "build.sh")],
+            cwd=REPO,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    yield ImageBuild(process, stdout_path, stderr_path)
+    # A session cut short still lets the build finish: a killed buildah leaves its working container behind.
+    process.wait(timeout=IMAGE_BUILD_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(scope="session")
+def built_image(image_build: ImageBuild | None) -> str:
+    """The operator image this session built (the name build.sh printed), once the build has succeeded."""
+    assert image_build is not None, "the image build starts only for sessions with a test using built_image"
+    code = image_build.process.wait(timeout=IMAGE_BUILD_TIMEOUT_SECONDS)
+    assert code == 0, f"hack/image/build.sh failed ({code}):\n{image_build.stderr_path.read_text(errors='replace')}"
+    return image_build.stdout_path.read_text().strip().splitlines()[-1]
+
+
 @pytest.fixture(scope="session")
 def kafka_admin(stack: dict[str, str]) -> AdminClient:
     return AdminClient({"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})

@@ -1,4 +1,5 @@
-"""/healthz follows the operator's own loops, /readyz what the API server and Kafka last said."""
+"""/healthz follows the operator's own loops, /readyz what the API server and Kafka last said (a Kafka outage:
+test_kafka_outage.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.request import urlopen
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.conftest import RunningOperator
-from tests.integration.helpers import describe, described_as, run_stack, unique, wait_for
+from tests.integration.helpers import describe, described_as, unique, wait_for
 
 OWN_LOOPS = {
     "kafkatopic-worker",
@@ -54,27 +55,6 @@ def test_liveness_names_every_loop_and_readiness_every_dependency(operator: Runn
     status, body = operator.probe("/healthz")
     assert status == 200
     assert body["status"] == "ok" and set(body["checks"]) == OWN_LOOPS
-
-
-def test_a_kafka_outage_fails_readiness_naming_kafka_and_leaves_liveness_alone(
-    operator: RunningOperator, kafka_restarted_afterwards: None
-) -> None:
-    operator.wait_probe("/readyz", 200)
-    log_before = len(operator.log())
-
-    run_stack("stop", "kafka")
-    body = operator.wait_probe("/readyz", 503, timeout=60)
-    assert body["failing"] == ["kafka-default"]
-    assert body["checks"]["kafka-default"].startswith("failing for ")
-    assert "Kafka could not be reached (default): " in body["checks"]["kafka-default"]
-    assert body["checks"]["kubernetes-api"] == "ok"
-    assert operator.probe("/healthz")[0] == 200  # restarting the operator would not bring Kafka back
-
-    run_stack("start", "kafka")
-    operator.wait_probe("/readyz", 200, timeout=60)
-    log = operator.log()[log_before:]
-    assert log.count("Kafka (default connection) unreachable: ") == 1
-    assert log.count("Kafka (default connection) answers again after ") == 1
 
 
 def test_topics_no_object_manages_are_listed_and_counted_and_left_alone(

@@ -1,8 +1,9 @@
 """The operator's image (`make image`): what it holds, how it runs, and how it stops.
 
-Built here with buildah on the debootstrap base (hack/image), run with podman on
-the host's network so it reaches the stack on loopback, as the notes on this
-machine found it must be.
+Built with buildah on the debootstrap base (hack/image), in the background from
+the session's start (conftest's image_build), run with podman on the host's
+network so it reaches the stack on loopback, as the notes on this machine found
+it must be.
 """
 
 from __future__ import annotations
@@ -32,24 +33,15 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return result
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    built = subprocess.run(
-        [str(REPO / "hack" / "image" / "build.sh")], capture_output=True, text=True, timeout=1200, cwd=REPO
-    )
-    assert built.returncode == 0, f"hack/image/build.sh failed:\n{built.stderr}"
-    return built.stdout.strip().splitlines()[-1]
-
-
-def test_the_image_runs_as_non_root_and_holds_no_build_tools_wheels_or_caches(image: str) -> None:
-    inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+def test_the_image_runs_as_non_root_and_holds_no_build_tools_wheels_or_caches(built_image: str) -> None:
+    inspected = json.loads(podman("image", "inspect", built_image).stdout)[0]
     assert inspected["Config"]["User"] == "65532:65532"
     assert inspected["Size"] / 1e6 < MAX_IMAGE_MB, f"{inspected['Size'] / 1e6:.0f} MB"
     probe = (
         "for tool in gcc cc make pip pip3 /opt/infometis/bin/pip; do command -v $tool && echo found $tool; done; "
         "find /tmp /root/.cache /var/lib/apt/lists -mindepth 1 2>/dev/null; id -u"
     )
-    shown = podman("run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", image, "-c", probe).stdout
+    shown = podman("run", "--rm", "--network", "host", "--entrypoint", "/bin/sh", built_image, "-c", probe).stdout
     assert shown.split() == ["65532"], shown
 
 
@@ -61,7 +53,7 @@ def container_name() -> Iterator[str]:
 
 
 def test_the_operator_in_the_image_reconciles_read_only_and_stops_within_seconds_on_sigterm(
-    image: str,
+    built_image: str,
     operator: RunningOperator,
     session_operator_paused: None,
     namespace: str,
@@ -75,7 +67,7 @@ def test_the_operator_in_the_image_reconciles_read_only_and_stops_within_seconds
         "--volume", f"{operator.kubeconfig}:/etc/infometis/kubeconfig:ro",
         "--env", "KUBECONFIG=/etc/infometis/kubeconfig",
         "--env", f"KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}",
-        image,
+        built_image,
         "--controllers", "kafka", "--namespace", namespace,
         "--metrics-port", "0", "--health-port", "0",
     )  # fmt: skip

@@ -62,9 +62,10 @@ HANDOVER_BOUND_SECONDS = {"released": 15.0, "killed": 25.0}
 
 
 @pytest.fixture(scope="module")
-def deployed(stack: dict[str, str]) -> Iterator[None]:
+def deployed(stack: dict[str, str], built_image: str) -> Iterator[None]:
     """The operator deployed with `make deploy`; removed again at the end (`make undeploy`). Any operator the
-    session runs as a local process is paused meanwhile, so only the Pods reconcile."""
+    session runs as a local process is paused meanwhile, so only the Pods reconcile. The image is the one the
+    session built, newer than the sources, so deploy.sh does not build it again."""
     require_node()
     for running in conftest._operators:
         os.kill(running.process.pid, signal.SIGSTOP)
