@@ -13,6 +13,7 @@ import base64
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -99,6 +100,7 @@ def sweep_leftovers() -> None:
         "nifi groups and contexts": leftovers.sweep_nifi(NiFi(os.environ["NIFI_URL"])),
         "kafka topics": leftovers.sweep_kafka(kafka),
     }
+    removed["test namespaces"] = _delete_test_namespaces()
     for variable, flavour in (
         ("ELASTICSEARCH_URL", "elasticsearch"),
         ("OPENSEARCH_URL", "opensearch"),
@@ -152,6 +154,20 @@ def built_image(image_build: ImageBuild | None) -> str:
     return image_build.stdout_path.read_text().strip().splitlines()[-1]
 
 
+def _delete_test_namespaces() -> int:
+    """Ask to delete the namespaces the `namespace` fixture made in runs cut short (not waiting: the session's
+    operator lets their objects go). Left, their objects' reconciles slow every operator the tests start."""
+    core = client.CoreV1Api()
+    left = [
+        ns.metadata.name
+        for ns in core.list_namespace().items
+        if TEST_NAMESPACE.fullmatch(ns.metadata.name) and not ns.metadata.deletion_timestamp
+    ]
+    for name in left:
+        core.delete_namespace(name)
+    return len(left)
+
+
 @pytest.fixture(scope="session")
 def kafka_admin(stack: dict[str, str]) -> AdminClient:
     return AdminClient({"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
@@ -167,6 +183,9 @@ def kafka_restarted_afterwards() -> Iterator[None]:
     """Whatever happens in the test, Kafka is running again when it ends."""
     yield
     run_stack("start", "kafka")
+
+
+TEST_NAMESPACE = re.compile(r"it-[0-9a-f]{8}")
 
 
 @pytest.fixture
