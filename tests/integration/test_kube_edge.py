@@ -1,4 +1,5 @@
-"""The operator's writes as the real API server answers them: no operator runs in these tests."""
+"""The operator's writes as the real API server answers them: no operator acts during these tests (the
+session's is paused: it would write the status of a new object within about 100 ms)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def create(namespace: str, name: str) -> str:
     return str(created["metadata"]["uid"])
 
 
-async def test_a_status_write_for_a_deleted_object_does_not_reach_its_successor(namespace: str) -> None:
-    # No operator here: this is the API server's answer to the operator's write, on its own.
+async def test_a_status_write_for_a_deleted_object_does_not_reach_its_successor(
+    namespace: str, session_operator_paused: None
+) -> None:
+    # No operator acts here: this is the API server's answer to the operator's write, on its own.
     name = unique("recreated")
     old_uid = create(namespace, name)
     kubectl("delete", "kafkatopic", name, "-n", namespace)
@@ -43,7 +46,9 @@ async def test_a_status_write_for_a_deleted_object_does_not_reach_its_successor(
         await kube.close()
 
 
-async def test_an_event_with_a_stable_id_posted_twice_is_one_event(namespace: str) -> None:
+async def test_an_event_with_a_stable_id_posted_twice_is_one_event(
+    namespace: str, session_operator_paused: None
+) -> None:
     name = unique("announced")
     create(namespace, name)
     involved = get(namespace, name)
