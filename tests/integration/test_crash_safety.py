@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +32,15 @@ from tests.integration.helpers import (
 CHANGE_REASONS = {"Created", "Adopted", "Updated", "DriftCorrected", "Deleted"}
 
 
+def started(operator: RunningOperator, namespace: str, log: Path) -> subprocess.Popen[bytes]:
+    """An operator for the namespace, once it says it has started: the pauses before each kill then fall
+    in its work, not in its start (which takes longer or shorter with the machine's load)."""
+    before = log.read_text(errors="replace").count("starting:") if log.exists() else 0
+    process = start_operator(operator, namespace, log)
+    wait_for(lambda: log.read_text(errors="replace").count("starting:") > before, timeout=30, what="operator start")
+    return process
+
+
 def test_killed_mid_rollout_each_change_is_announced_once_and_nothing_is_adopted(
     operator: RunningOperator,
     namespace: str,
@@ -49,7 +59,7 @@ def test_killed_mid_rollout_each_change_is_announced_once_and_nothing_is_adopted
     log = tmp_path / "operator.log"
     kills = 0
     for change in rounds:
-        process = start_operator(operator, namespace, log)
+        process = started(operator, namespace, log)
         for name in names:
             change(name)
         for _ in range(2):  # killed while working, and once more while starting again
@@ -57,7 +67,7 @@ def test_killed_mid_rollout_each_change_is_announced_once_and_nothing_is_adopted
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += 1
-            process = start_operator(operator, namespace, log)
+            process = started(operator, namespace, log)
         process.send_signal(signal.SIGKILL)
         process.wait()
         kills += 1
