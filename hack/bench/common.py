@@ -178,6 +178,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+STACK_PIDS = (
+    Path(
+        os.environ.get("INFOMETIS_STACK_DIR")
+        or Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") / "infometis-stack"
+    )
+    / "pids"
+)
+
+
+def stack_cpu_seconds(servers: Sequence[str]) -> dict[str, float]:
+    """Each running stack server's CPU time so far (servers named by hack/stack: etcd, kafka-1, ...)."""
+    seconds = {}
+    for server in servers:
+        pid_file = STACK_PIDS / f"{server}.pid"
+        if pid_file.exists():
+            seconds[server] = cpu_seconds(int(pid_file.read_text()))
+    return seconds
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -60,6 +60,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     ready_condition,
     say,
     scrape,
+    stack_cpu_seconds,
     start_operator,
     stop_operator,
     wait_all_ready,
@@ -288,12 +289,17 @@ class Result:
     client_create_seconds: float  # with the operator running
     ready_after_last_apply: float
     operator_cpu_burst: float
+    burst_cpu: dict[str, float]  # per process over the burst: the operator, this client, the stack's servers
     burst_writes: dict[str, float]
     idle_writes: float
     describes_per_100_per_resync: float
     cpu_per_resync: float
     peak_rss_mb: float
     latencies: Latencies | None
+
+
+# The servers a KafkaTopic burst keeps busy besides the operator and the client.
+BURST_SERVERS = ("kube-apiserver", "etcd", "kafka-1", "kafka-2", "kafka-3")
 
 
 def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
@@ -315,6 +321,7 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
         time.sleep(1)
         say(f"operator: applying {n} KafkaTopics at once")
         writes_before, cpu_before = apiserver_metrics(), cpu_seconds(operator.pid)
+        client_cpu_before, stack_cpu_before = time.process_time(), stack_cpu_seconds(BURST_SERVERS)
         with profiled(operator.pid, f"burst-{n}", run, args.profile):
             started = time.monotonic()
             create_objects(namespace, PLURAL, [topic_manifest(name) for name in names])
@@ -322,6 +329,13 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
             say(f"operator: applied in {client_create:.1f}s; waiting for all Ready")
             ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=900)
         operator_cpu_burst = cpu_seconds(operator.pid) - cpu_before
+        stack_cpu_after = stack_cpu_seconds(BURST_SERVERS)
+        burst_cpu = {
+            "operator": operator_cpu_burst,
+            "client": time.process_time() - client_cpu_before,
+            **{server: stack_cpu_after[server] - stack_cpu_before[server] for server in stack_cpu_after},
+        }
+        say("CPU over the burst: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in burst_cpu.items()))
         writes_after = apiserver_metrics()
         # The operator's writes: status patches of the kind (the client's creates are POSTs) and Events.
         burst_writes = {
@@ -358,6 +372,7 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
         client_create_seconds=client_create,
         ready_after_last_apply=ready_after_last_apply,
         operator_cpu_burst=operator_cpu_burst,
+        burst_cpu=burst_cpu,
         burst_writes=burst_writes,
         idle_writes=idle_writes,
         describes_per_100_per_resync=idle_describes / args.idle_periods / (n / 100),
@@ -384,6 +399,11 @@ def rows(result: Result) -> list[tuple[str, str, str]]:
         ("operator: last apply -> all Ready", f"{result.ready_after_last_apply:.1f} s", ""),
         ("operator: first apply -> all Ready", f"{first_apply_to_ready:.1f} s", "< 90 s at 10,000"),
         ("operator CPU, first apply -> all Ready", f"{result.operator_cpu_burst:.1f} CPU-s", ""),
+        (
+            "CPU over the burst, by process",
+            ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.burst_cpu.items()),
+            "",
+        ),
         (
             "operator writes over the burst: status / Events",
             f"{result.burst_writes[PLURAL]:.0f} / {result.burst_writes['events']:.0f}",
