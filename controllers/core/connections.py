@@ -103,6 +103,8 @@ class Connections:
         self._kube = kube
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, dict[str, str] | None]] = {}
+        # The default connection, made once per settings mapping: every object without clusterRef asks for it.
+        self._defaults: dict[tuple[int, str], tuple[Mapping[str, str], Connection]] = {}
 
     async def resolve(
         self,
@@ -118,8 +120,12 @@ class Connections:
         if cluster_ref is None:
             if default is None:
                 raise ClusterRefInvalid("no spec.clusterRef and the operator has no default connection configured")
-            # The operator's own settings, not a tenant's: not held to the schema's keys.
-            return Connection("default", dict(default), schema.secret)
+            made = self._defaults.get((id(default), schema.service))
+            if made is None or made[0] is not default:
+                # The operator's own settings, not a tenant's: not held to the schema's keys.
+                made = (default, Connection("default", dict(default), schema.secret))
+                self._defaults[(id(default), schema.service)] = made
+            return made[1]
         data = await self._read(namespace, cluster_ref, fresh=fresh)
         where = f"secret {namespace}/{cluster_ref}"
         if data is None:

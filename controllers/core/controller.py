@@ -52,13 +52,26 @@ from controllers.core.workqueue import WorkQueue
 RECONCILE_REQUEST_ANNOTATION = "infometis.io/reconcile-requested-at"
 BASE_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+# A resync lists the objects again (to forget those deleted while the watch was away) only after the
+# watch has listed them again, as it does when it restarts; and at least every this many resyncs, for a
+# restart whose listing was empty.
+RELIST_AT_LEAST_EVERY_RESYNCS = 10
 # Passes in a row that apply changes the service then does not show, before the
 # object stalls instead of applying them again (and announcing it each time).
 MAX_UNCONFIRMED_APPLIES = 5
 
 
+_formatted_second: tuple[int, str] = (0, "")
+
+
 def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The time as conditions carry it (whole seconds), formatted once per second: every pass asks."""
+    global _formatted_second
+    second = int(time.time())
+    if _formatted_second[0] != second:
+        stamp = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _formatted_second = (second, stamp)
+    return _formatted_second[1]
 
 
 def _version_number(resource_version: str) -> int:
@@ -148,12 +161,17 @@ class Controller(Generic[SpecT, StatusT]):
         self._tasks: set[asyncio.Task[None]] = set()
         # Per object: ((generation, reconcile token), passes in a row with unconfirmed changes).
         self._unconfirmed: dict[ObjectKey, tuple[tuple[int, str | None], int]] = {}
+        # Whether the watch listed the objects since the last relist (it restarted: deletions may be unseen).
+        self._watch_listed = False
+        self._resyncs_since_relist = 0
 
     # --- what to reconcile --------------------------------------------------------
 
     def on_watch_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """Called for every watch event; `event_type` None is the initial listing."""
         key = ObjectKey.of(body)
+        if event_type is None:
+            self._watch_listed = True
         if event_type == "DELETED":
             self._forget(key)
             return
@@ -248,11 +266,11 @@ class Controller(Generic[SpecT, StatusT]):
         never holds a change back. Each lane, and `resync_forever`, runs as its own task, started before
         kopf: the health check sees each loop, and kopf leaves them alone at shutdown."""
         slots = asyncio.Semaphore(self._max_concurrent)
+        URGENT.set(urgent)  # the tasks this loop starts copy its context: their service calls use this lane
         try:
             while True:
                 await slots.acquire()  # a free slot first: the key is taken only when it can start
                 key = await self._queue.get(urgent=urgent)
-                URGENT.set(urgent)  # the task below copies this context: its service calls use this lane
                 task = asyncio.create_task(self._process(key, slots))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -264,9 +282,18 @@ class Controller(Generic[SpecT, StatusT]):
         """Relist and queue every object every resync interval, in the background lane, until cancelled."""
         while True:
             await asyncio.sleep(self._resync_interval)
-            await self._relist()
-            for key in list(self._store):
-                self._queue.add(key, urgent=False)
+            await self.resync()
+
+    async def resync(self) -> None:
+        """Queue every object in the background lane, after a relist when one is due."""
+        self._resyncs_since_relist += 1
+        if self._watch_listed or self._resyncs_since_relist >= RELIST_AT_LEAST_EVERY_RESYNCS:
+            # Listing thousands of objects is a resync's largest cost after the service's answers:
+            # only a watch that restarted can have missed a deletion.
+            self._watch_listed = not await self._relist()  # a failed relist stays due
+            self._resyncs_since_relist = 0
+        for key in list(self._store):
+            self._queue.add(key, urgent=False)
 
     async def report_unmanaged_forever(self) -> None:
         # Apart from the resync: listing an unreachable cluster's topics must not delay it.
@@ -322,17 +349,19 @@ class Controller(Generic[SpecT, StatusT]):
             shown or "none",
         )
 
-    async def _relist(self) -> None:
+    async def _relist(self) -> bool:
+        """Forget the objects a full listing no longer has; False if the listing failed."""
         try:
             listings = [await self._kube.list_versions(self.kind.resource, ns) for ns in self._namespaces or (None,)]
         except KubeError as error:
             # An API server that is away is the API server probe's to report, once, not every resync's.
             log = self._log.debug if error.unavailable else self._log.warning
             log("could not list %s to check for deleted objects: %s", self.kind.resource.plural, error)
-            return
+            return False
         for listing in listings:
             for key in self.forget_vanished(listing):
                 self._about(key).info("deleted while the watch was away; forgotten")
+        return True
 
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import REGISTRY
 
-from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, Controller
+from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, RELIST_AT_LEAST_EVERY_RESYNCS, Controller
 from controllers.core.kind import Blocker
 from controllers.core.kube import KubeError, Listing
 from controllers.core.model import CommonSpec, CommonStatus, DriftItem
@@ -516,6 +516,58 @@ class ListingKube(RecordingKube):
 
     async def list_versions(self, resource: ResourceInfo, namespace: str | None) -> Listing:
         raise self.error
+
+
+class CountingListingKube(RecordingKube):
+    """Answers every listing with the objects given (the first `failures` with an outage), counting them."""
+
+    def __init__(self, versions: dict[ObjectKey, str], failures: int = 0) -> None:
+        super().__init__()
+        self.versions = versions
+        self.failures = failures
+        self.listings = 0
+
+    async def list_versions(self, resource: ResourceInfo, namespace: str | None) -> Listing:
+        self.listings += 1
+        if self.listings <= self.failures:
+            raise KubeError(0, "no answer from the API server: ClientConnectorError()")
+        return Listing("100", dict(self.versions))
+
+
+async def test_a_resync_relists_only_after_the_watch_listed_again() -> None:
+    kube = CountingListingKube({KEY: "10"})
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event(None, widget("a", version=10))  # the watch's first listing
+    await controller.resync()
+    assert kube.listings == 1
+    controller.on_watch_event("MODIFIED", widget("a", version=11))
+    await controller.resync()
+    await controller.resync()
+    assert kube.listings == 1  # the watch ran on: it missed no deletion
+    controller.on_watch_event(None, widget("a", version=12))  # the watch restarted and listed again
+    await controller.resync()
+    assert kube.listings == 2
+
+
+async def test_a_resync_relists_at_least_every_few_resyncs_for_a_watch_that_relisted_nothing() -> None:
+    kube = CountingListingKube({})
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event("ADDED", widget("a", version=10))
+    for _ in range(RELIST_AT_LEAST_EVERY_RESYNCS - 1):
+        await controller.resync()
+    assert kube.listings == 0 and KEY in controller._store
+    await controller.resync()
+    assert kube.listings == 1 and KEY not in controller._store
+
+
+async def test_a_relist_that_failed_is_tried_again_at_the_next_resync() -> None:
+    kube = CountingListingKube({}, failures=1)
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event(None, widget("a", version=10))
+    await controller.resync()
+    assert KEY in controller._store
+    await controller.resync()
+    assert kube.listings == 2 and KEY not in controller._store
 
 
 @pytest.mark.parametrize(
