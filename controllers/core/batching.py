@@ -24,6 +24,10 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item", bound=Hashable)
 Result = TypeVar("Result")
 
+# Results handed back per turn of the event loop: a batch of hundreds wakes its reconciles a slice at a
+# time, so a change's reconcile, between two slices, never waits for hundreds of others' next steps.
+RESULTS_PER_TURN = 25
+
 BatchCall = Callable[[list[Item]], Awaitable[Mapping[Item, "Result | BaseException"]]]
 
 # Set per reconcile by the controller (a context variable, so every call the reconcile makes
@@ -76,12 +80,19 @@ class Batcher(Generic[Item, Result]):
         finally:
             lane.calls_in_flight -= 1
             lane.changed.set()
-        for item, futures in batch.items():
-            result = results.get(item, RuntimeError(f"the batched call returned no result for {item!r}"))
-            for future in futures:
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        try:
+            for index, (item, futures) in enumerate(batch.items()):
+                if index and index % RESULTS_PER_TURN == 0:
+                    await asyncio.sleep(0)
+                result = results.get(item, RuntimeError(f"the batched call returned no result for {item!r}"))
+                for future in futures:
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            for futures in batch.values():  # cancelled mid-way (shutdown): no submitter waits forever
+                for future in futures:
+                    future.cancel()

@@ -274,6 +274,10 @@ class Controller(Generic[SpecT, StatusT]):
                 task = asyncio.create_task(self._process(key, slots))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                if not urgent:
+                    # A resync queues every object at once: starting them one turn of the event loop apart
+                    # lets a change's reconcile run between them instead of after hundreds of first steps.
+                    await asyncio.sleep(0)
         finally:
             for task in list(self._tasks):
                 task.cancel()

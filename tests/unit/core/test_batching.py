@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping
 
 import pytest
 
-from controllers.core.batching import URGENT, Batcher
+from controllers.core.batching import RESULTS_PER_TURN, URGENT, Batcher
 
 
 class Recorder:
@@ -145,3 +146,22 @@ async def test_every_caller_is_answered(count: int) -> None:
     batcher: Batcher[str, str] = Batcher(Recorder(), linger=0.005, max_items=100)
     names = [f"t{i}" for i in range(count)]
     assert await asyncio.gather(*(batcher.submit(n) for n in names)) == [n.upper() for n in names]
+
+
+async def test_a_large_batch_wakes_its_submitters_a_slice_per_turn_so_other_work_runs_between() -> None:
+    batcher: Batcher[str, str] = Batcher(Recorder(), linger=0.02, max_items=1000)
+    submitters = [asyncio.ensure_future(batcher.submit(f"item-{i}")) for i in range(200)]
+    done_at_each_turn: list[int] = []
+
+    async def other_work() -> None:
+        while len(done_at_each_turn) < 1000:
+            done_at_each_turn.append(sum(s.done() for s in submitters))
+            if done_at_each_turn[-1] == len(submitters):
+                return
+            await asyncio.sleep(0)
+
+    await asyncio.gather(other_work(), *submitters)
+    steps = [after - before for before, after in itertools.pairwise(done_at_each_turn)]
+    assert done_at_each_turn[-1] == len(submitters)
+    assert max(steps) <= RESULTS_PER_TURN
+    assert [s.result() for s in submitters] == [f"ITEM-{i}" for i in range(200)]
