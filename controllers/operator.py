@@ -28,7 +28,7 @@ from controllers.core.permissions import Access, Permissions, required_access
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.references import References
 from controllers.core.settings import Settings
-from controllers.core.watch import watch
+from controllers.core.watch import NoDiffBase, watch
 from controllers.elasticsearchindex.client import search_clients
 from controllers.elasticsearchindex.connection import SEARCH_CONNECTION
 from controllers.elasticsearchindex.kind import ElasticsearchIndexKind
@@ -76,6 +76,7 @@ def _kopf_settings() -> kopf.OperatorSettings:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = RETRY_FOREVER  # outlast any API server outage, see kopf_retries
+    settings.persistence.diffbase_storage = NoDiffBase()
     return settings
 
 

@@ -7,7 +7,8 @@ breaks "a no-op resync writes nothing". The controller decides what needs work.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import kopf
 
@@ -20,3 +21,17 @@ def watch(registry: kopf.OperatorRegistry, controller: Controller[Any, Any]) -> 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry, id=resource.plural)
     async def on_event(event: kopf.RawEvent, **_: Any) -> None:
         controller.on_watch_event(event.get("type"), event["object"])
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: kopf builds one (a deep copy of the object) on every watch event for change-detection
+    handlers, which are not used here. Measured: about 7 % of the operator's CPU while creating topics."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
