@@ -11,12 +11,14 @@ reads, which it can ask for by key where confluent-kafka reads every key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,12 +143,40 @@ def _error_code(exception: BaseException) -> str:
     return "unavailable"
 
 
+async def _all_done(futures: Collection[Future[Any]]) -> None:
+    """Wait until every future is done, with one wake-up of the event loop for them all: a future
+    wrapped each (as asyncio.wrap_future does) costs the loop a callback and a wake-up per topic."""
+    loop = asyncio.get_running_loop()
+    all_done: asyncio.Future[None] = loop.create_future()
+    remaining = len(futures)
+    lock = threading.Lock()  # librdkafka's thread completes the futures
+
+    def finish() -> None:
+        if not all_done.done():
+            all_done.set_result(None)
+
+    def one_done(_: Future[Any]) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            last = remaining == 0
+        if last:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(finish)
+
+    for future in futures:
+        future.add_done_callback(one_done)
+    if futures:
+        await all_done
+
+
 async def _settle(operation: str, futures: Mapping[T, Future[Any]]) -> dict[T, Any]:
     """Each key's result, or its error as a KafkaUnavailable/KafkaRefused value; the request's time and
     each key's error go to the request metrics."""
     keys = list(futures)
     started = time.monotonic()
-    outcomes = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys), return_exceptions=True)
+    await _all_done(futures.values())
+    outcomes = [futures[k].exception() or futures[k].result() for k in keys]
     metrics.SERVICE_REQUEST_SECONDS.labels("kafka", operation).observe(time.monotonic() - started)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
