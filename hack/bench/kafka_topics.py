@@ -54,6 +54,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     create_objects,
     delete_namespace,
     free_port,
+    is_ready,
     metric_sum,
     peak_rss_mb,
     print_table,
@@ -159,12 +160,6 @@ def patch_statuses(namespace: str, uids: dict[str, str]) -> None:
 # --- single-object latency ---------------------------------------------------------------------
 
 
-def ready_at(obj: dict[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
-    return status.get("observedGeneration") == obj["metadata"].get("generation") and ready.get("status") == "True"
-
-
 def seconds_to_ready(namespace: str, name: str, act: Callable[[], None], timeout: float = 60) -> float:
     """Seconds from `act` (a create or a spec change) until a watch sees the object Ready at its new
     generation. The watch starts at the resourceVersion read before acting, so no event is missed."""
@@ -189,7 +184,7 @@ def seconds_to_ready(namespace: str, name: str, act: Callable[[], None], timeout
         )
         for event in stream:
             obj = event["object"]
-            if obj["metadata"].get("generation", 0) > before and ready_at(obj):
+            if obj["metadata"].get("generation", 0) > before and is_ready(obj):
                 ready_time.append(time.monotonic())
                 seen.set()
                 return
