@@ -24,9 +24,9 @@ from typing import Generic, TypeVar
 Item = TypeVar("Item", bound=Hashable)
 Result = TypeVar("Result")
 
-# Results handed back per turn of the event loop: a batch of hundreds wakes its reconciles a slice at a
+# Results handed back per turn of the event loop: a batch of hundreds wakes its reconciles a few at a
 # time, so a change's reconcile, between two slices, never waits for hundreds of others' next steps.
-RESULTS_PER_TURN = 25
+RESULTS_PER_TURN = 10
 
 BatchCall = Callable[[list[Item]], Awaitable[Mapping[Item, "Result | BaseException"]]]
 
@@ -74,13 +74,10 @@ class Batcher(Generic[Item, Result]):
         lane.flusher = None  # items submitted from now on start the next batch
         lane.calls_in_flight += 1
         try:
-            results = await self._call(list(batch))
-        except Exception as error:
-            results = dict.fromkeys(batch, error)
-        finally:
-            lane.calls_in_flight -= 1
-            lane.changed.set()
-        try:
+            try:
+                results = await self._call(list(batch))
+            except Exception as error:
+                results = dict.fromkeys(batch, error)
             for index, (item, futures) in enumerate(batch.items()):
                 if index and index % RESULTS_PER_TURN == 0:
                     await asyncio.sleep(0)
@@ -92,7 +89,12 @@ class Batcher(Generic[Item, Result]):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+            await asyncio.sleep(0)  # the last ones handed back take their next step too
         finally:
             for futures in batch.values():  # cancelled mid-way (shutdown): no submitter waits forever
                 for future in futures:
                     future.cancel()
+            # In flight until its results are handed back: what arrives meanwhile joins the next batch
+            # instead of going out alone.
+            lane.calls_in_flight -= 1
+            lane.changed.set()

@@ -165,3 +165,15 @@ async def test_a_large_batch_wakes_its_submitters_a_slice_per_turn_so_other_work
     assert done_at_each_turn[-1] == len(submitters)
     assert max(steps) <= RESULTS_PER_TURN
     assert [s.result() for s in submitters] == [f"ITEM-{i}" for i in range(200)]
+
+
+async def test_items_submitted_while_a_batchs_results_are_handed_back_go_out_together() -> None:
+    recorder = Recorder()
+    batcher: Batcher[str, str] = Batcher(recorder, linger=1, max_items=1000)
+
+    async def observe_then_verify(name: str) -> None:
+        await batcher.submit(name)
+        await batcher.submit(f"{name}-again")  # as a reconcile checks right after its first answer
+
+    await asyncio.gather(*(observe_then_verify(f"item-{i}") for i in range(RESULTS_PER_TURN * 3)))
+    assert [len(call) for call in recorder.calls] == [RESULTS_PER_TURN * 3, RESULTS_PER_TURN * 3]
