@@ -1,7 +1,9 @@
-"""config/monitoring: the alert rules pass promtool, and the rules and the dashboard ask only for
-metrics the operator exports.
+"""config/monitoring: the alert rules pass promtool and fire on the series recorded from the live stack,
+and the rules and the dashboard ask only for metrics the operator exports.
 
 promtool is Prometheus' own (hack/lib/build-promtool.sh builds it once into the stack's cache).
+The series come from hack/monitoring/record_alert_series.py; the cases that say when each alert
+fires and when it does not are in config/monitoring/tests/alert-cases.yaml.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tests.cached_tools import REPO, built, version
 MONITORING = REPO / "config" / "monitoring"
 RULE = MONITORING / "prometheus-rule.yaml"
 DASHBOARD = MONITORING / "infometis-dashboard.json"
+RECORDED = MONITORING / "tests" / "recorded-series.yaml"
+CASES = MONITORING / "tests" / "alert-cases.yaml"
 
 # The sample names each metric type exports (prometheus_client, without the _created gauges).
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
@@ -95,6 +99,44 @@ def test_alert_rules_pass_promtool_check(tmp_path: Path) -> None:
     checked = run_promtool("check", "rules", str(write_rule_file(tmp_path)))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(alert_names())} rules found" in checked.stdout
+
+
+def test_each_alert_fires_and_stays_quiet_on_the_recorded_series_as_its_cases_say(tmp_path: Path) -> None:
+    recorded = yaml.safe_load(RECORDED.read_text())
+    cases = yaml.safe_load(CASES.read_text())
+    test_file = tmp_path / "alerts-test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(write_rule_file(tmp_path))],
+                "evaluation_interval": cases["evaluation_interval"],
+                "tests": [
+                    {
+                        "name": "series recorded from the live stack",
+                        "interval": recorded["interval"],
+                        "input_series": recorded["input_series"],
+                        "alert_rule_test": cases["alert_rule_test"],
+                    }
+                ],
+            },
+            width=1000,
+        )
+    )
+    tested = run_promtool("test", "rules", str(test_file))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_alert_has_a_case_where_it_fires_and_one_where_it_does_not() -> None:
+    cases = yaml.safe_load(CASES.read_text())["alert_rule_test"]
+    fires = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+    assert fires == alert_names()
+    assert quiet == alert_names()
+
+
+def test_recorded_series_name_only_exported_metrics() -> None:
+    recorded = yaml.safe_load(RECORDED.read_text())["input_series"]
+    assert {entry["series"].partition("{")[0] for entry in recorded} <= exported_names()
 
 
 def test_alert_rules_ask_only_for_exported_metrics() -> None:
