@@ -10,28 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO / "hack" / "lib" / "build-kstatus.sh"
-
-
-def _cli_utils_version() -> str:
-    for line in (REPO / "hack" / "versions.env").read_text().splitlines():
-        key, _, value = line.strip().partition("=")
-        if key == "CLI_UTILS_VERSION":
-            return value
-    raise AssertionError("hack/versions.env has no CLI_UTILS_VERSION")
-
-
-def _cache_dir() -> Path:
-    """The same folder hack/stack.py caches its binaries in."""
-    if os.environ.get("INFOMETIS_CACHE_DIR"):
-        return Path(os.environ["INFOMETIS_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infometis"
+from tests.cached_tools import built, version
 
 
 @functools.cache
@@ -41,11 +24,7 @@ def checker() -> Path:
     The script returns in milliseconds when the cached binary is current; a cold
     build (modules from the proxy, then compiling) takes one to two minutes.
     """
-    out = _cache_dir() / f"kstatus-v{_cli_utils_version()}"
-    build = subprocess.run([str(BUILD_SCRIPT), str(out)], capture_output=True, text=True, timeout=900)
-    if build.returncode != 0:
-        raise AssertionError(f"{BUILD_SCRIPT.name} failed ({build.returncode}):\n{build.stderr}")
-    return out / "kstatus"
+    return built("build-kstatus.sh", f"kstatus-v{version('CLI_UTILS_VERSION')}") / "kstatus"
 
 
 def kstatus_of(objects: list[dict[str, Any]]) -> list[dict[str, str]]:
