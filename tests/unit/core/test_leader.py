@@ -168,9 +168,10 @@ async def test_a_leader_that_cannot_renew_stops_leading_within_the_renew_deadlin
     a = elector(leases, "pod-a", Clock())
     a._clock = time.monotonic  # real time, with a short deadline
     monkeypatch.setattr(leader, "RENEW_DEADLINE_SECONDS", 0.2)
+    # The deadline runs from the start of the last renewal, inside acquire: timed from before it.
+    started = time.monotonic()
     await a.acquire()
     leases.failing = True
-    started = time.monotonic()
     await asyncio.wait_for(a.keep_leading(), timeout=5)
     assert 0.2 <= time.monotonic() - started < 1.0
     assert not a.leading()
