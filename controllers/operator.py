@@ -28,7 +28,7 @@ from controllers.core.permissions import Access, Permissions, required_access
 from controllers.core.policy import PolicyFileInvalid, load_policies
 from controllers.core.references import References
 from controllers.core.settings import Settings
-from controllers.core.watch import NoDiffBase, watch
+from controllers.core.watch import NoDiffBase, watch, watch_approvals
 from controllers.elasticsearchindex.client import search_clients
 from controllers.elasticsearchindex.connection import SEARCH_CONNECTION
 from controllers.elasticsearchindex.kind import ElasticsearchIndexKind
@@ -200,6 +200,7 @@ async def run(settings: Settings) -> None:
     registry = kopf.OperatorRegistry()
     for controller in controllers:
         watch(registry, controller)
+    watch_approvals(registry, controllers)
 
     # The same credential loaders as the writer: KUBECONFIG, else in-cluster.
     kopf.on.login(registry=registry)(kopf.login_via_client)

@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from controllers.core import metrics
+from controllers.core.approval import CHANGE_APPROVAL, Approval, ApprovalPhase
 from controllers.core.batching import URGENT
 from controllers.core.kind import Kind, ReconcileRequest, SpecT, StatusT
 from controllers.core.kube import KubeApi, KubeError, Listing
@@ -164,6 +165,8 @@ class Controller(Generic[SpecT, StatusT]):
         # Whether the watch listed the objects since the last relist (it restarted: deletions may be unseen).
         self._watch_listed = False
         self._resyncs_since_relist = 0
+        # Per object: the ChangeApprovals naming it, by their name.
+        self._approvals: dict[ObjectKey, dict[str, Approval]] = {}
 
     # --- what to reconcile --------------------------------------------------------
 
@@ -185,6 +188,21 @@ class Controller(Generic[SpecT, StatusT]):
         self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
             self._queue.add(key)
+
+    def on_approval_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Called for every watch event of a ChangeApproval naming an object of this kind."""
+        approval = Approval.of(body)
+        if approval is None:
+            return
+        approvals = self._approvals.setdefault(approval.target, {})
+        if event_type == "DELETED":
+            approvals.pop(approval.name, None)
+            if not approvals:
+                del self._approvals[approval.target]
+            return
+        approvals[approval.name] = approval
+        if event_type == "ADDED" and approval.target in self._store:
+            self._queue.add(approval.target)  # an object waiting for it goes on now
 
     def _keep(self, key: ObjectKey, body: dict[str, Any]) -> None:
         """Hold the object's latest copy, and count its conditions as that copy has them."""
@@ -470,8 +488,8 @@ class Controller(Generic[SpecT, StatusT]):
         status = self.kind.status_model.model_validate(body.get("status") or {})
         peers = tuple(self._store[other] for other in self._claimants.get(self.kind.claim(body), ()) if other != key)
 
-        async def record_intent(entries: list[dict[str, Any]]) -> bool:
-            intended = {**written.status, "pendingEvents": entries}
+        async def record_intent(fields: Mapping[str, Any]) -> bool:
+            intended = {**written.status, **fields}
             if not await self._write_status(key, body["metadata"]["uid"], written.status, intended):
                 return False
             written.status = intended
@@ -486,7 +504,26 @@ class Controller(Generic[SpecT, StatusT]):
             peers=peers,
             record_intent=record_intent,
             policy=self._policy,
+            approvals=tuple(self._approvals.get(key, {}).values()),
+            settle_approval=self._settle_approval,
         )
+
+    async def _settle_approval(self, approval: Approval, phase: ApprovalPhase, message: str) -> None:
+        """Say in a ChangeApproval's status what became of it; a failed write is only logged (it is news, not
+        state: an approval is usable by its digest alone)."""
+        try:
+            await self._kube.replace_status(
+                CHANGE_APPROVAL,
+                ObjectKey(approval.target.namespace, approval.name),
+                approval.uid,
+                {"phase": phase.value, "message": message},
+            )
+        except KubeError as error:
+            self._about(approval.target).warning("could not update ChangeApproval %s: %s", approval.name, error)
+            return
+        held = self._approvals.get(approval.target, {})
+        if approval.name in held:
+            held[approval.name] = replace(approval, phase=phase, message=message)
 
     def _stalled_until_new_generation(self, body: Mapping[str, Any], token: str | None) -> bool:
         """A request the service refused is not re-sent for the same spec."""

@@ -22,6 +22,7 @@ class PrinterColumn:
     name: str
     type: str
     json_path: str
+    priority: int = 0  # 1: shown only by `kubectl get -o wide`
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,13 @@ def crd_manifest(info: CrdInfo) -> dict[str, Any]:
                     "storage": True,
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": [
-                        {"name": c.name, "type": c.type, "jsonPath": c.json_path} for c in info.printer_columns
+                        {
+                            "name": c.name,
+                            "type": c.type,
+                            "jsonPath": c.json_path,
+                            **({"priority": c.priority} if c.priority else {}),
+                        }
+                        for c in info.printer_columns
                     ],
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from controllers.core.approval import Approval, ApprovalPhase
 from controllers.core.model import CommonSpec, CommonStatus, DriftItem
 from controllers.core.objects import ObjectKey, ResourceInfo
 from controllers.core.outcome import KindCondition, Outcome
@@ -49,6 +50,11 @@ class Change(Protocol):
         """The differences this change removes, field by field."""
         ...
 
+    def destructive(self) -> str | None:
+        """What this change does that cannot be undone ('migrating the index by reindexing'), or None; the
+        tenancy policy can make such changes wait for an approval."""
+        ...
+
 
 class Plan(Protocol):
     @property
@@ -81,12 +87,17 @@ class ReconcileRequest(Generic[SpecT, StatusT]):
     spec_applied: bool
     # Other objects claiming the same external resource (see Kind.claim).
     peers: tuple[Mapping[str, Any], ...]
-    # Writes the Events a pass is about to earn into the status before it changes
-    # the service, so a crash in between neither loses nor mislabels them.
-    record_intent: Callable[[list[dict[str, Any]]], Awaitable[bool]]
+    # Writes status fields before the service is changed: the Events a pass is about to earn
+    # (pendingEvents), so a crash in between neither loses nor mislabels them, and the approval it
+    # applies (lastApproval). False when the write failed.
+    record_intent: Callable[[Mapping[str, Any]], Awaitable[bool]]
     # The tenancy policy of this kind, for limits only the service's answers can check (the core
     # applies the rest before any service call).
     policy: KindPolicy
+    # The ChangeApprovals naming this object.
+    approvals: tuple[Approval, ...]
+    # Records in a ChangeApproval's status what became of it.
+    settle_approval: Callable[[Approval, ApprovalPhase, str], Awaitable[None]]
 
 
 class Kind(Protocol[SpecT, StatusT]):

@@ -29,6 +29,11 @@ class DriftPolicy(StrEnum):
     REPORT = "Report"
 
 
+class ApprovalMode(StrEnum):
+    AUTOMATIC = "Automatic"
+    MANUAL = "Manual"
+
+
 class ClusterRef(CamelModel):
     name: str = Field(
         min_length=1,
@@ -61,6 +66,14 @@ class CommonSpec(CamelModel):
         default=None,
         description="A Secret naming the service connection; the operator's default connection when absent.",
     )
+    approval: ApprovalMode = Field(
+        default=ApprovalMode.AUTOMATIC,
+        description=(
+            "Automatic (default) applies changes as they come; Manual shows each plan in status.plan and "
+            "waits for a ChangeApproval of its digest before changing the service. The tenancy policy can "
+            "require Manual for a namespace, and approval of destructive changes for every object."
+        ),
+    )
 
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -86,6 +99,19 @@ class PendingEvent(CamelModel):
     message: str
     event_id: str = Field(description="Stable id: posting it again is the same Event.")
     fields: list[str] = Field(default_factory=list, description="The fields of the changes it announces.")
+
+
+class PendingPlan(CamelModel):
+    digest: str = Field(description="What a ChangeApproval names to approve exactly this plan.")
+    changes: list[str] = Field(description="The changes, in the words of the Events that will announce them.")
+    approval_required_because: str = Field(description="Why this plan waits for an approval.")
+
+
+class AppliedApproval(CamelModel):
+    name: str = Field(description="The ChangeApproval.")
+    digest: str = Field(description="The plan it approved.")
+    approved_by: str = Field(description="Who created it, as the API server authenticated them.")
+    generation: int = Field(description="The metadata.generation whose rollout it approved.")
 
 
 class CommonStatus(CamelModel):
@@ -130,5 +156,15 @@ class CommonStatus(CamelModel):
         description=(
             "Events a reconcile recorded before changing the service, announced once the changes show; "
             "present only while a change is under way."
+        ),
+    )
+    plan: PendingPlan | None = Field(
+        default=None, description="The changes waiting for an approval; absent when nothing waits."
+    )
+    last_approval: AppliedApproval | None = Field(
+        default=None,
+        description=(
+            "The last approval applied; later steps of that generation's rollout (an index migration's "
+            "catch-up) go on under it, destructive ones excepted."
         ),
     )

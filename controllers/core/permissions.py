@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from controllers.core.approval import CHANGE_APPROVAL
 from controllers.core.objects import ResourceInfo
 
 # Asked at start and then at this interval: a role rarely changes, and each check is a few requests.
@@ -40,7 +41,8 @@ class Access:
 
 def required_access(resource: ResourceInfo, reads: Sequence[str], namespaces: Sequence[str]) -> tuple[Access, ...]:
     """The calls a kind's controller makes in each watched namespace: watch and list its objects, patch their
-    finalizers and status, create Events, and get the core objects it `reads` (Secrets, ConfigMaps)."""
+    finalizers and status, create Events, read ChangeApprovals and write their status, and get the core objects
+    it `reads` (Secrets, ConfigMaps)."""
     needed: list[Access] = []
     for namespace in namespaces or ("",):
         needed += [
@@ -49,6 +51,10 @@ def required_access(resource: ResourceInfo, reads: Sequence[str], namespaces: Se
             Access("patch", resource.group, resource.plural, namespace=namespace),
             Access("patch", resource.group, resource.plural, "status", namespace),
             Access("create", "", "events", namespace=namespace),
+            # ChangeApprovals: read to apply approved plans, their status written to say what became of them.
+            Access("list", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, namespace=namespace),
+            Access("watch", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, namespace=namespace),
+            Access("patch", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, "status", namespace),
         ]
         needed += [Access("get", "", plural, namespace=namespace) for plural in reads]
     return tuple(needed)

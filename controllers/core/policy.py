@@ -16,6 +16,8 @@ manage any resource, as in a single-tenant installation.
         "*": {namePrefixes: ["sandbox."]}    # every other namespace
       allowedConfigKeys: [retention.ms, cleanup.policy]
       maxPartitions: 64
+      manualApprovalNamespaces: [payments]   # every change there waits for a ChangeApproval
+      destructiveChangesNeedApproval: true   # deletions (deletionPolicy: Delete) and the like, everywhere
 
 An object outside its namespace's rights stalls with reason NotPermitted
 before any service call, and its deletion never touches the resource.
@@ -56,6 +58,18 @@ class KindPolicy(CamelModel):
         description=(
             "What each namespace may manage; '*' holds the rights of every namespace not listed, and "
             "without it a namespace not listed manages nothing. Unset: no limit."
+        ),
+    )
+
+    manual_approval_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces where every change waits for a ChangeApproval, whatever spec.approval says.",
+    )
+    destructive_changes_need_approval: bool = Field(
+        default=False,
+        description=(
+            "Changes that cannot be taken back (a deletion with deletionPolicy: Delete, an index migration, a "
+            "flow replacement that drops queued data) wait for a ChangeApproval in every namespace."
         ),
     )
 

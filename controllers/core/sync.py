@@ -21,6 +21,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from controllers.core.approval import (
+    APPROVAL_STALE,
+    APPROVED,
+    AWAITING_APPROVAL,
+    CHANGE_APPROVAL,
+    Approval,
+    ApprovalPhase,
+    approval_required,
+    change_digest,
+    plan_digest,
+    plan_lines,
+    stale,
+    usable,
+)
 from controllers.core.claims import RESOURCE_CONFLICT, owner_other_than
 from controllers.core.connections import ClusterRefInvalid, ConnectionSecretMissing
 from controllers.core.kind import Change, Kind, ReconcileRequest, SpecT, StatusT
@@ -114,14 +128,32 @@ async def _sync(
     failure: Outcome | None = None
     # A resource an earlier pass created (and recorded so before creating it) is not adopted.
     adopting = not any(entry.reason == CREATED for entry in request.status.pending_events)
+    approval: Approval | None = None
     if plan.changes:
+        gate = await _approval_gate(kind, request, name, plan.changes)
+        if isinstance(gate, Outcome):
+            return _with(gate, events, facts, kind.conditions(observation))
+        approval, approved_note = gate
         intent = change_events(kind, request, name, observation, plan.changes, adopting=adopting)
         # Events an earlier pass earned but has not said yet stay recorded, so a crash now loses none.
-        intent = [(note, frozenset[str]()) for note in events] + intent
-        if not await request.record_intent([_intent_entry(note, fields) for note, fields in intent]):
+        intent = [(note, frozenset[str]()) for note in events + approved_note] + intent
+        recorded: dict[str, Any] = {"pendingEvents": [_intent_entry(note, fields) for note, fields in intent]}
+        if approval is not None:
+            recorded["lastApproval"] = {
+                "name": approval.name,
+                "digest": approval.digest,
+                "approvedBy": approval.approved_by,
+                "generation": request.body["metadata"]["generation"],
+            }
+        if not await request.record_intent(recorded):
             return Outcome.retrying(
                 f"Could not record the changes about to be made to {kind.noun} '{name}' in the status; "
                 "nothing was changed.",
+            )
+        events += approved_note
+        if approval is not None and approval.phase is not ApprovalPhase.APPLIED:
+            await request.settle_approval(
+                approval, ApprovalPhase.APPLIED, f"Applied to {kind.resource.kind} {request.key.name}."
             )
         # Independent changes go out together; each joins its own batch in the client.
         results = await settle(*(kind.apply(client, change) for change in plan.changes))
@@ -176,7 +208,88 @@ def _facts(
     facts = kind.facts(request, observation, plan)
     facts["clusterId"] = observation.instance
     facts["pendingEvents"] = None  # a pass that gets this far announces (or drops) what an intent recorded
+    facts["plan"] = None  # shown only while it waits for an approval
     return facts
+
+
+async def _approval_gate(
+    kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], name: str, changes: Sequence[Change]
+) -> Outcome | tuple[Approval | None, tuple[EventNote, ...]]:
+    """The approval these changes may go on under (None: they need none) and its Event, or the Outcome of
+    waiting for one."""
+    generation = request.body["metadata"]["generation"]
+    required = approval_required(
+        request.key.namespace,
+        request.spec,
+        request.status,
+        request.policy,
+        generation=generation,
+        spec_applied=request.spec_applied,
+        destructive=[why for change in changes if (why := change.destructive()) is not None],
+    )
+    if required is None:
+        return None, ()
+    uid = request.body["metadata"]["uid"]
+    lines = plan_lines(changes)
+    return await _approved_or_waiting(kind, request, name, required, lines, change_digest(uid, generation, changes))
+
+
+async def _approved_or_waiting(
+    kind: Kind[SpecT, StatusT],
+    request: ReconcileRequest[SpecT, StatusT],
+    name: str,
+    required: str,
+    lines: list[str],
+    digest: str,
+) -> Outcome | tuple[Approval, tuple[EventNote, ...]]:
+    uid = request.body["metadata"]["uid"]
+    what = "; ".join(lines)
+    approval = usable(request.approvals, digest)
+    if approval is not None:
+        message = (
+            f"Plan {digest} for {kind.noun} '{name}', approved by {approval.approved_by} (ChangeApproval "
+            f"{approval.name}), is being applied: {what}."
+        )
+        return approval, (EventNote(APPROVED, message, event_id=event_id(uid, APPROVED, digest)),)
+    outdated = stale(request.approvals, digest)
+    for earlier in outdated:
+        if earlier.phase is not ApprovalPhase.STALE:
+            await request.settle_approval(
+                earlier,
+                ApprovalPhase.STALE,
+                f"Not applied: the spec or the service changed after it was approved; the plan is now {digest}.",
+            )
+    how = (
+        f"create a {CHANGE_APPROVAL.kind} naming {kind.resource.kind} {request.key.name} and planDigest {digest} "
+        "(the infometis-change-approver role may)"
+    )
+    unsigned = next((a for a in request.approvals if a.digest == digest and not a.approved_by), None)
+    if unsigned is not None:
+        how = (
+            f"{CHANGE_APPROVAL.kind} {unsigned.name} names no approver (spec.approvedBy), so it approves nothing: "
+            f"the admission policies of config/kustomize/base/approval must be installed; then {how}"
+        )
+    message = f"Waiting for approval of plan {digest} ({required}): {what}. To approve it, {how}."
+    reason = AWAITING_APPROVAL
+    if outdated:
+        reason = APPROVAL_STALE
+        message = (
+            f"{CHANGE_APPROVAL.kind} {outdated[0].name} approved plan {outdated[0].digest}, which is no longer the "
+            f"plan: the spec or the service changed after it was approved, so it was not applied. {message}"
+        )
+    shown = request.status.plan
+    # Said once per plan: a resync finding the same plan still waiting says nothing new.
+    news = shown is None or shown.digest != digest
+    plan = {"digest": digest, "changes": lines, "approvalRequiredBecause": required}
+    return Outcome(
+        Phase.PROGRESSING,
+        reason,
+        message,
+        {"plan": plan},
+        events=(EventNote(AWAITING_APPROVAL, message, event_id=event_id(uid, AWAITING_APPROVAL, digest)),)
+        if news
+        else (),
+    )
 
 
 def _with(
@@ -319,11 +432,41 @@ async def remove(kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, St
         protected = kind.protected(observation)
         if protected is not None:
             return retained(protected, warning=True)
+        approval: Approval | None = None
+        approved: tuple[EventNote, ...] = ()
+        if observation.resource_id is not None:
+            gate = await _deletion_gate(kind, request, name)
+            if isinstance(gate, Outcome):
+                return gate
+            approval, approved = gate
         await kind.delete(client, request, observation)
     except kind.service_errors as error:
         failed = kind.failure(client, name, None, error)
         return replace(failed, message=f"Deleting {noun} '{name}' failed: {failed.message}")
     except KubeError as error:
         return Outcome.retrying(f"Deleting {noun} '{name}' waits for the Kubernetes API: {error}")
+    if approval is not None:
+        await request.settle_approval(approval, ApprovalPhase.APPLIED, f"Deleted {noun} '{name}'.")
     note = EventNote(DELETED, f"Deleted {noun} '{name}' (deletionPolicy: Delete).")
-    return Outcome.ready("", {}, (replace(note, event_id=event_id(uid, DELETED)),))
+    return Outcome.ready("", {}, (*approved, replace(note, event_id=event_id(uid, DELETED))))
+
+
+async def _deletion_gate(
+    kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], name: str
+) -> Outcome | tuple[Approval | None, tuple[EventNote, ...]]:
+    """A deletion is destructive: under the tenancy policy (or spec.approval: Manual) it waits for approval."""
+    generation = request.body["metadata"]["generation"]
+    required = approval_required(
+        request.key.namespace,
+        request.spec,
+        request.status,
+        request.policy,
+        generation=generation,
+        spec_applied=True,  # no rollout to continue: a deletion is approved on its own
+        destructive=[f"deleting {kind.noun} '{name}'"],
+    )
+    if required is None:
+        return None, ()
+    lines = [f"delete {kind.noun} '{name}' (deletionPolicy: Delete)"]
+    digest = plan_digest(request.body["metadata"]["uid"], generation, ["Delete", *lines])
+    return await _approved_or_waiting(kind, request, name, required, lines, digest)

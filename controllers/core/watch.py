@@ -7,11 +7,12 @@ breaks "a no-op resync writes nothing". The controller decides what needs work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import kopf
 
+from controllers.core.approval import CHANGE_APPROVAL
 from controllers.core.controller import Controller
 
 
@@ -21,6 +22,19 @@ def watch(registry: kopf.OperatorRegistry, controller: Controller[Any, Any]) -> 
     @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry, id=resource.plural)
     async def on_event(event: kopf.RawEvent, **_: Any) -> None:
         controller.on_watch_event(event.get("type"), event["object"])
+
+
+def watch_approvals(registry: kopf.OperatorRegistry, controllers: Sequence[Controller[Any, Any]]) -> None:
+    """ChangeApprovals go to the controller of the kind they name; those naming a kind not run here, nowhere."""
+    by_kind = {controller.kind.resource.kind: controller for controller in controllers}
+    resource = CHANGE_APPROVAL
+
+    @kopf.on.event(resource.group, resource.version, resource.plural, registry=registry, id=resource.plural)
+    async def on_event(event: kopf.RawEvent, **_: Any) -> None:
+        body = event["object"]
+        controller = by_kind.get(str(((body.get("spec") or {}).get("target") or {}).get("kind")))
+        if controller is not None:
+            controller.on_approval_event(event.get("type"), body)
 
 
 class NoDiffBase(kopf.DiffBaseStorage):

@@ -109,6 +109,9 @@ class StartCopy:
     create: CreateIndex | None  # the target's settings and mappings, when it must be created
     migrating: tuple[DriftItem, ...]  # what the server cannot change in place
 
+    def destructive(self) -> str | None:
+        return f"migrating to the new index '{self.target}' by reindexing from '{self.source}'"
+
     def summary(self) -> str:
         # The same words whether or not the target exists yet: a first copy started again after a
         # crash is the same Event.
@@ -131,6 +134,9 @@ class CatchUp:
     source: str
     target: str
     checkpoint: int | None  # None: copy everything again
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return (
@@ -158,6 +164,9 @@ class SwitchAlias:
     remove_aliases: tuple[str, ...]  # taken off the source (when it stays)
     add_aliases: Mapping[str, Mapping[str, Any]]  # put on the target besides the name
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         before = (
             f"the index '{self.source}' was replaced by the alias"
@@ -181,6 +190,9 @@ class DeleteOldIndex:
     index: str
     target: str
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         return f"deleted the previous index '{self.index}' (spec.migration.deleteOldIndex)"
 
@@ -203,6 +215,9 @@ class StopMigration:
     delete_target: bool = False
     # The stall to report once done (reason, message); None: the migration carries on or is over.
     stall: tuple[str, str] | None = None
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         undone = [

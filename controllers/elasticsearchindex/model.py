@@ -374,6 +374,7 @@ CRD = CrdInfo(
         PrinterColumn("Health", "string", f'.status.conditions[?(@.type=="{HEALTHY}")].reason'),
         PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
         PrinterColumn("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
+        PrinterColumn("Plan", "string", ".status.plan.digest", priority=1),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
     root_validations=_NAME_RULES + _MIGRATION_RULES,

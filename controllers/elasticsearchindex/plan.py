@@ -53,6 +53,9 @@ class CreateIndex:
     mappings: Mapping[str, Any]
     aliases: Mapping[str, Mapping[str, Any]]
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         shards = self.settings.get("index.number_of_shards", "default")
         replicas = self.settings.get("index.number_of_replicas", "default")
@@ -74,6 +77,9 @@ class UpdateSettings:
     index: str
     values: Mapping[str, Any]  # flat key -> new value (None resets to the server's default)
     before: Mapping[str, Any]
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return "; ".join(
@@ -97,6 +103,9 @@ class PutMapping:
     mappings: Mapping[str, Any]  # the whole declared mapping: the servers merge it into what they have
     differences: tuple[DriftItem, ...]
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         return "; ".join(
             f"mapping {d.field.removeprefix('mappings.')} added ({d.desired})"
@@ -118,6 +127,9 @@ class UpdateAliases:
     add: Mapping[str, Mapping[str, Any]]  # alias -> definition as in the create-index API
     remove: tuple[str, ...]
     before: Mapping[str, Mapping[str, Any]]
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         parts = [f"alias {alias} {'changed' if alias in self.before else 'added'}" for alias in sorted(self.add)] + [

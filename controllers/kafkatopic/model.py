@@ -174,6 +174,7 @@ CRD = CrdInfo(
         PrinterColumn("Replicas", "integer", ".status.replicationFactor"),
         PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
         PrinterColumn("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
+        PrinterColumn("Plan", "string", ".status.plan.digest", priority=1),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
     root_validations=(

@@ -45,6 +45,9 @@ class CreateTopic:
     replication_factor: int
     config: tuple[tuple[str, str], ...]
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         configs = ", ".join(f"{k}={v}" for k, v in self.config)
         return f"created with {self.partitions} partitions, replication factor {self.replication_factor}" + (
@@ -64,6 +67,9 @@ class IncreasePartitions:
     name: str
     current: int
     desired: int
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return f"partitions {self.current} -> {self.desired}"
@@ -94,6 +100,9 @@ class AlterConfig:
     name: str
     updates: tuple[ConfigUpdate, ...]
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         return "; ".join(update.summary() for update in self.updates)
 
@@ -119,6 +128,9 @@ class ReassignReplicas:
     desired: int
     # (partition, new replica list) for each partition whose replicas change
     assignment: tuple[tuple[int, tuple[int, ...]], ...]
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return f"replication factor {self.current} -> {self.desired} (reassigning {len(self.assignment)} partition(s))"

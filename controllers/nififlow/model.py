@@ -255,6 +255,7 @@ CRD = CrdInfo(
         PrinterColumn("State", "string", ".status.state"),
         PrinterColumn("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
         PrinterColumn("Reason", "string", '.status.conditions[?(@.type=="Ready")].reason'),
+        PrinterColumn("Plan", "string", ".status.plan.digest", priority=1),
         PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
     ),
     root_validations=_RULES,

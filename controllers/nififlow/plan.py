@@ -54,6 +54,9 @@ class DeployFlow:
     desired: DesiredFlow
     context: ObservedContext | None  # the owned context left by a deployment cut short, reused
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         components = len(self.desired.content.components) - 1
         state = "started" if self.desired.state is FlowState.RUNNING else "left stopped"
@@ -77,6 +80,9 @@ class ReplaceFlow:
     differences: tuple[Difference, ...]
     drop_queued: bool  # Drop: empty the queues before replacing
 
+    def destructive(self) -> str | None:
+        return "emptying the flow's queues (their flowfiles are lost)" if self.drop_queued else None
+
     def summary(self) -> str:
         listed = "; ".join(d.shown() for d in self.differences[:10])
         more = f" and {len(self.differences) - 10} more" if len(self.differences) > 10 else ""
@@ -98,6 +104,9 @@ class StopSources:
     group_id: str
     queued: int
 
+    def destructive(self) -> str | None:
+        return None
+
     def summary(self) -> str:
         return f"sources stopped to drain {self.queued} queued flowfile(s) before the flow is replaced"
 
@@ -117,6 +126,9 @@ class UpdateParameters:
     sensitive: frozenset[str]  # names among `values` set as sensitive
     before: Mapping[str, str | None]
     sensitive_version: str | None = None  # the Secret versions the sensitive values come from, when any are set
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return "; ".join(
@@ -150,6 +162,9 @@ class SetRunState:
     group_id: str
     state: FlowState
     before: str
+
+    def destructive(self) -> str | None:
+        return None
 
     def summary(self) -> str:
         return f"flow {self.before} -> {self.state.value}"

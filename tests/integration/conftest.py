@@ -313,11 +313,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture(scope="session")
 def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOperator]:
     kubectl("apply", "-k", str(REPO / "crds"))
-    for crd in ("kafkatopics", "elasticsearchindices", "nififlows"):
+    for crd in ("kafkatopics", "elasticsearchindices", "nififlows", "changeapprovals"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}.infometis.io", "--timeout=60s")
     folder = tmp_path_factory.mktemp("operator")
     kubeconfig = folder / "kubeconfig"
     kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "base" / "rbac"))
+    kubectl("apply", "-k", str(REPO / "config" / "kustomize" / "base" / "approval"))
     kubectl("apply", "-f", "-", stdin=_test_identity())
     service_account_kubeconfig(kubeconfig, OPERATOR_SA)
     log_path = folder / "operator.log"

@@ -52,6 +52,8 @@ def expected_cluster_grants(controller: str) -> Grants:
         ("infometis.io", f"{plural}/status", ""): {"patch"},
         ("", "events", ""): {"create"},
         ("", "secrets", ""): {"get"},
+        ("infometis.io", "changeapprovals", ""): {"list", "watch"},
+        ("infometis.io", "changeapprovals/status", ""): {"patch"},
     }
     if controller == "nifi":
         expected[("", "configmaps", "")] = {"get"}
@@ -104,7 +106,8 @@ def test_users_roles_only_read_or_edit_the_kinds() -> None:
             {"create", "update", "patch", "delete", "deletecollection"} if name.endswith("-editor") else set()
         )
         for (group, resource, _), verbs in grants(doc).items():
-            assert group == "infometis.io" and resource.split("/")[0] in KINDS.values(), (name, resource)
+            kinds = {*KINDS.values(), "changeapprovals"} if name.endswith("-viewer") else set(KINDS.values())
+            assert group == "infometis.io" and resource.split("/")[0] in kinds, (name, resource)
             assert verbs <= (allowed if "/" not in resource else {"get", "list", "watch"}), (name, resource, verbs)
         aggregate = doc["metadata"]["labels"]
         assert (
@@ -115,3 +118,14 @@ def test_users_roles_only_read_or_edit_the_kinds() -> None:
             )
             == "true"
         )
+
+
+def test_only_the_approver_role_may_create_approvals_and_no_built_in_role_includes_it() -> None:
+    creators = [
+        doc["metadata"]["name"]
+        for doc in documents(RBAC)
+        if "rules" in doc and "create" in grants(doc).get(("infometis.io", "changeapprovals", ""), set())
+    ]
+    assert creators == ["infometis-change-approver"]
+    approver = find("ClusterRole", "infometis-change-approver")
+    assert not approver["metadata"].get("labels"), "aggregated into a built-in role: editors could approve"

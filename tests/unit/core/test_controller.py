@@ -61,6 +61,9 @@ class SetValue:
     def creates(self) -> bool:  # type: ignore[override]
         return self.before is None
 
+    def destructive(self) -> str | None:
+        return f"erasing value {self.before}" if self.after == "" else None
+
     def summary(self) -> str:
         return f"created with value {self.after}" if self.before is None else f"value {self.before} -> {self.after}"
 
@@ -165,12 +168,17 @@ class RecordingKube:
 
     def __init__(self) -> None:
         self.statuses: list[Mapping[str, Any]] = []
+        self.approval_statuses: dict[str, Mapping[str, Any]] = {}  # by ChangeApproval name
         self.events: dict[str, str] = {}
+        self.messages: dict[str, str] = {}
         self.fail_status_writes = False
 
     async def replace_status(self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]) -> None:
         if self.fail_status_writes:
             raise KubeError(500, "etcd is having a bad day")
+        if resource.plural == "changeapprovals":
+            self.approval_statuses[key.name] = status
+            return
         self.statuses.append(status)
 
     async def record_event(
@@ -178,7 +186,9 @@ class RecordingKube:
     ) -> None:
         if self.fail_status_writes:  # the process is "dead": nothing it sends arrives
             raise KubeError(503, "no one is listening")
-        self.events.setdefault(event_id or f"generated-{len(self.events)}", note["reason"])
+        name = event_id or f"generated-{len(self.events)}"
+        self.events.setdefault(name, note["reason"])
+        self.messages.setdefault(name, note["message"])
 
     def reasons(self) -> list[str]:
         return list(self.events.values())

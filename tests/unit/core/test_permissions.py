@@ -21,6 +21,9 @@ def test_a_kind_needs_exactly_the_calls_its_role_grants() -> None:
         "patch kafkatopics/status.infometis.io in all namespaces",
         "create events in all namespaces",
         "get secrets in all namespaces",
+        "list changeapprovals.infometis.io in all namespaces",
+        "watch changeapprovals.infometis.io in all namespaces",
+        "patch changeapprovals/status.infometis.io in all namespaces",
     }
 
 
