@@ -812,12 +812,13 @@ def kube_controller_manager() -> Server:
             "--authorization-kubeconfig",
             str(KUBECONFIG),
             # Namespace deletion and owner-reference garbage collection are
-            # what a bare API server lacks; ServiceAccounts get their tokens.
+            # what a bare API server lacks; ServiceAccounts get their tokens; the
+            # built-in admin/edit/view roles take in the roles labelled for them.
             # With the node, what its Pods need too.
             "--controllers",
             ",".join(
                 [
-                    "namespace,garbagecollector,serviceaccount,serviceaccount-token",
+                    "namespace,garbagecollector,serviceaccount,serviceaccount-token,clusterrole-aggregation",
                     *(NODE_CONTROLLERS if node_wanted() else ()),
                 ]
             ),
