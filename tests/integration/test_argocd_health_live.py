@@ -68,6 +68,7 @@ IN_SYNC: Expectation = ("True", "Succeeded", "Healthy", ready_message)
 DRIFT_REPORTED: Expectation = ("True", "DriftDetected", "Healthy", said("Ready"))
 SUSPENDED: Expectation = ("True", "Suspended", "Suspended", ready_message)
 RETRYING: Expectation = ("False", "ProgressingWithRetry", "Progressing", said("Reconciling"))
+AWAITING_APPROVAL: Expectation = ("False", "AwaitingApproval", "Progressing", said("Reconciling"))
 
 
 def stalled(reason: str) -> Expectation:
@@ -116,8 +117,10 @@ def test_kafka_topics_show_in_argo_cd_as_documented_in_each_state(
     plural = "kafkatopics"
     in_sync, drifted, suspended = unique("insync"), unique("drifted"), unique("suspended")
     invalid, too_wide, unreachable = unique("invalid"), unique("toowide"), unique("unreachable")
+    awaiting = unique("awaiting")
     unreachable_secret(namespace, "nowhere", "bootstrap.servers", UNREACHABLE)
     apply(namespace, kafka_topic(in_sync, 1, 1))
+    apply(namespace, kafka_topic(awaiting, 1, 1, approval="Manual"))
     apply(namespace, kafka_topic(drifted, 1, 1, driftPolicy="Report", config={"retention.ms": "3600000"}))
     apply(namespace, kafka_topic(suspended, 1, 1))
     apply(namespace, kafka_topic(invalid, 1, 1, config={"retention.ms": "soon"}))
@@ -138,6 +141,7 @@ def test_kafka_topics_show_in_argo_cd_as_documented_in_each_state(
             invalid: stalled("InvalidConfig"),
             too_wide: stalled("InsufficientBrokers"),
             unreachable: RETRYING,
+            awaiting: AWAITING_APPROVAL,
         },
     )
     assert "retention.ms" in argocd_health(live(namespace, plural, drifted))[1]

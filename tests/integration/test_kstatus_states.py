@@ -39,6 +39,7 @@ def test_every_state_an_object_can_be_in_reads_as_documented_to_kstatus(
     in_sync, drifted, suspended = unique("insync"), unique("drifted"), unique("suspended")
     invalid, too_wide, too_many = unique("invalid"), unique("toowide"), unique("toomany")
     unreachable, deleting = unique("unreachable"), unique("deleting")
+    awaiting = unique("awaiting")
     client.CoreV1Api().create_namespaced_secret(
         namespace,
         {"metadata": {"name": "nowhere"}, "data": {"bootstrap.servers": base64.b64encode(b"127.0.0.1:1").decode()}},
@@ -50,6 +51,7 @@ def test_every_state_an_object_can_be_in_reads_as_documented_to_kstatus(
     apply(namespace, kafka_topic(too_wide, 1, 99))
     apply(namespace, kafka_topic(too_many, MAX_PARTITIONS + 1, 1))
     apply(namespace, kafka_topic(unreachable, 1, 1, clusterRef={"name": "nowhere"}))
+    apply(namespace, kafka_topic(awaiting, 1, 1, approval="Manual"))
     apply(namespace, kafka_topic(deleting, 1, 1, deletionPolicy="Delete", clusterRef={"name": "nowhere"}))
 
     wait_ready(namespace, drifted)
@@ -65,6 +67,7 @@ def test_every_state_an_object_can_be_in_reads_as_documented_to_kstatus(
         too_wide: ("False", "InsufficientBrokers", "Failed"),
         too_many: ("False", "NotPermitted", "Failed"),
         unreachable: ("False", "ProgressingWithRetry", "InProgress"),
+        awaiting: ("False", "AwaitingApproval", "InProgress"),
     }
     for name, (ready, reason, _) in expected.items():
         wait_reason(namespace, name, ready, reason, timeout=60)
