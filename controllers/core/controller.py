@@ -531,7 +531,12 @@ class Controller(Generic[SpecT, StatusT]):
         stalled = _condition(status, STALLED)
         return (
             stalled is not None
-            and (stalled.get("reason") in self.kind.sticky_stall_reasons or stalled.get("reason") == NOT_CONVERGING)
+            and (
+                stalled.get("reason") in self.kind.sticky_stall_reasons
+                or stalled.get("reason") == NOT_CONVERGING
+                # Rolled back: applying the same spec again would break the same way.
+                or status.get("rolledBackGeneration") == body["metadata"]["generation"]
+            )
             and stalled.get("observedGeneration") == body["metadata"]["generation"]
             and (token is None or token == status.get("lastHandledReconcileAt"))
         )

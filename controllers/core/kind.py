@@ -50,6 +50,11 @@ class Change(Protocol):
         """The differences this change removes, field by field."""
         ...
 
+    def undo(self) -> Change | str:
+        """The change that returns the service to how it was before this one, or why there is none
+        ('Kafka cannot remove partitions'): what a pass refused or broken halfway rolls back."""
+        ...
+
     def destructive(self) -> str | None:
         """What this change does that cannot be undone ('migrating the index by reindexing'), or None; the
         tenancy policy can make such changes wait for an approval."""

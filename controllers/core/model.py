@@ -158,6 +158,13 @@ class CommonStatus(CamelModel):
             "present only while a change is under way."
         ),
     )
+    rolled_back_generation: int | None = Field(
+        default=None,
+        description=(
+            "The generation whose changes were rolled back after the service refused or broke on them; it is "
+            "not applied again until the spec changes or a reconcile is requested."
+        ),
+    )
     plan: PendingPlan | None = Field(
         default=None, description="The changes waiting for an approval; absent when nothing waits."
     )

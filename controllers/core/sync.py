@@ -56,6 +56,8 @@ CREATED = "Created"
 ADOPTED = "Adopted"
 UPDATED = "Updated"
 DELETED = "Deleted"
+ROLLED_BACK = "RolledBack"
+ROLLBACK_INCOMPLETE = "RollbackIncomplete"
 
 # Services show a change a moment after accepting it (Kafka brokers learn from
 # the controller); the check after applying waits for that rather than writing
@@ -168,6 +170,7 @@ async def _sync(
                 raise result  # a bug, not a service answer: the core's guard reports it
     said = change_events(kind, request, name, observation, done, adopting=adopting)
     events = _once_each(events + tuple(note for note, _ in said))
+    blocked_before = plan.blocker is not None
     if plan.changes:
         try:
             observation = await _observe_until_shown(kind, client, request, done)
@@ -178,6 +181,19 @@ async def _sync(
             )
         plan = kind.plan(request, observation)
         facts = _facts(kind, request, observation, plan)
+    if failure is None and plan.blocker is not None and done and not blocked_before:
+        # The service took the changes and now shows what they broke (a flow NiFi cannot run).
+        failure = Outcome.stalled(plan.blocker.reason, plan.blocker.message)
+    if failure is not None and failure.phase is Phase.STALLED and done:
+        # Refused or broken halfway: what was done goes back where the service allows it.
+        try:
+            rolled_back, note, observation = await _roll_back(kind, client, request, name, done, failure)
+        except kind.service_errors:
+            return _with(failure, events, facts, kind.conditions(observation))
+        facts = _facts(kind, request, observation, kind.plan(request, observation))
+        facts["rolledBackGeneration"] = request.body["metadata"]["generation"]
+        failure = replace(failure, message=f"{failure.message} {rolled_back}")
+        return _with(failure, (*events, note), facts, kind.conditions(observation))
     if failure is not None:
         if not done:
             # Nothing changed: the intent stays recorded, so retrying the same refused change
@@ -202,6 +218,51 @@ async def _sync(
     return _with(verdict, events, facts, kind.conditions(observation))
 
 
+async def _roll_back(
+    kind: Kind[SpecT, StatusT],
+    client: Any,
+    request: ReconcileRequest[SpecT, StatusT],
+    name: str,
+    done: Sequence[Change],
+    failure: Outcome,
+) -> tuple[str, EventNote, Any]:
+    """Undo the changes made, newest first, where the service allows it: what went back and what could not
+    (a sentence and its Event), and the service as observed afterwards."""
+    undos: list[Change] = []
+    kept: list[str] = []
+    for change in reversed(done):
+        undo = change.undo()
+        if isinstance(undo, str):
+            kept.append(f"{change.summary()} ({undo})")
+        else:
+            undos.append(undo)
+    results = await settle(*(kind.apply(client, undo) for undo in undos))
+    reverted: list[str] = []
+    for undo, result in zip(undos, results, strict=True):
+        if result is None:
+            reverted.append(undo.summary())
+        elif isinstance(result, (ClusterRefInvalid, *kind.service_errors)):
+            kept.append(f"{undo.summary()} (the service refused it: {result})")
+        else:
+            raise result
+    observation = await kind.observe(client, request, applied=undos)
+    parts = []
+    if reverted:
+        parts.append(f"Rolled back to the state before this change: {'; '.join(reverted)}.")
+    if kept:
+        parts.append(f"Not undone: {'; '.join(kept)}.")
+    message = " ".join(parts)
+    reason = ROLLBACK_INCOMPLETE if kept else ROLLED_BACK
+    uid, generation = request.body["metadata"]["uid"], request.body["metadata"]["generation"]
+    note = EventNote(
+        reason,
+        f"{kind.noun.capitalize()} '{name}' ({failure.reason}): {message}",
+        warning=True,
+        event_id=event_id(uid, reason, generation, message),
+    )
+    return message, note, observation
+
+
 def _facts(
     kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], observation: Any, plan: Any
 ) -> dict[str, Any]:
@@ -209,6 +270,7 @@ def _facts(
     facts["clusterId"] = observation.instance
     facts["pendingEvents"] = None  # a pass that gets this far announces (or drops) what an intent recorded
     facts["plan"] = None  # shown only while it waits for an approval
+    facts["rolledBackGeneration"] = None  # set only by a pass that rolled its changes back
     return facts
 
 

@@ -109,6 +109,9 @@ class StartCopy:
     create: CreateIndex | None  # the target's settings and mappings, when it must be created
     migrating: tuple[DriftItem, ...]  # what the server cannot change in place
 
+    def undo(self) -> str:
+        return "a failed migration is stopped by the migration itself (MigrationStopped)"
+
     def destructive(self) -> str | None:
         return f"migrating to the new index '{self.target}' by reindexing from '{self.source}'"
 
@@ -134,6 +137,9 @@ class CatchUp:
     source: str
     target: str
     checkpoint: int | None  # None: copy everything again
+
+    def undo(self) -> str:
+        return "a failed migration is stopped by the migration itself (MigrationStopped)"
 
     def destructive(self) -> str | None:
         return None
@@ -164,6 +170,9 @@ class SwitchAlias:
     remove_aliases: tuple[str, ...]  # taken off the source (when it stays)
     add_aliases: Mapping[str, Mapping[str, Any]]  # put on the target besides the name
 
+    def undo(self) -> str:
+        return "a failed migration is stopped by the migration itself (MigrationStopped)"
+
     def destructive(self) -> str | None:
         return None
 
@@ -190,6 +199,9 @@ class DeleteOldIndex:
     index: str
     target: str
 
+    def undo(self) -> str:
+        return "a deleted index cannot be brought back"
+
     def destructive(self) -> str | None:
         return None
 
@@ -215,6 +227,9 @@ class StopMigration:
     delete_target: bool = False
     # The stall to report once done (reason, message); None: the migration carries on or is over.
     stall: tuple[str, str] | None = None
+
+    def undo(self) -> str:
+        return "stopping a migration is itself the way back"
 
     def destructive(self) -> str | None:
         return None

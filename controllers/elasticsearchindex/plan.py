@@ -53,6 +53,9 @@ class CreateIndex:
     mappings: Mapping[str, Any]
     aliases: Mapping[str, Mapping[str, Any]]
 
+    def undo(self) -> Change | str:
+        return "an index just created is kept: documents written to it would be lost"
+
     def destructive(self) -> str | None:
         return None
 
@@ -77,6 +80,13 @@ class UpdateSettings:
     index: str
     values: Mapping[str, Any]  # flat key -> new value (None resets to the server's default)
     before: Mapping[str, Any]
+
+    def undo(self) -> Change | str:
+        return UpdateSettings(
+            self.index,
+            {key: self.before.get(key) for key in self.values},
+            {key: value for key, value in self.values.items()},
+        )
 
     def destructive(self) -> str | None:
         return None
@@ -103,6 +113,9 @@ class PutMapping:
     mappings: Mapping[str, Any]  # the whole declared mapping: the servers merge it into what they have
     differences: tuple[DriftItem, ...]
 
+    def undo(self) -> Change | str:
+        return "mapped fields cannot be removed from an index"
+
     def destructive(self) -> str | None:
         return None
 
@@ -127,6 +140,15 @@ class UpdateAliases:
     add: Mapping[str, Mapping[str, Any]]  # alias -> definition as in the create-index API
     remove: tuple[str, ...]
     before: Mapping[str, Mapping[str, Any]]
+
+    def undo(self) -> Change | str:
+        after = {**{alias: self.before[alias] for alias in self.before if alias not in self.remove}, **self.add}
+        return UpdateAliases(
+            self.index,
+            add={alias: self.before[alias] for alias in sorted({*self.add, *self.remove}) if alias in self.before},
+            remove=tuple(sorted(alias for alias in self.add if alias not in self.before)),
+            before=after,
+        )
 
     def destructive(self) -> str | None:
         return None

@@ -45,6 +45,9 @@ class CreateTopic:
     replication_factor: int
     config: tuple[tuple[str, str], ...]
 
+    def undo(self) -> Change | str:
+        return "a topic just created is kept: what was written to it would be lost"
+
     def destructive(self) -> str | None:
         return None
 
@@ -67,6 +70,9 @@ class IncreasePartitions:
     name: str
     current: int
     desired: int
+
+    def undo(self) -> Change | str:
+        return "Kafka cannot remove partitions"
 
     def destructive(self) -> str | None:
         return None
@@ -100,6 +106,19 @@ class AlterConfig:
     name: str
     updates: tuple[ConfigUpdate, ...]
 
+    def undo(self) -> Change | str:
+        return AlterConfig(
+            self.name,
+            tuple(
+                ConfigUpdate(
+                    u.key,
+                    u.actual.value if u.actual is not None and u.actual.is_topic_override else None,
+                    ConfigValue(u.desired, is_topic_override=True) if u.desired is not None else None,
+                )
+                for u in self.updates
+            ),
+        )
+
     def destructive(self) -> str | None:
         return None
 
@@ -128,6 +147,9 @@ class ReassignReplicas:
     desired: int
     # (partition, new replica list) for each partition whose replicas change
     assignment: tuple[tuple[int, tuple[int, ...]], ...]
+
+    def undo(self) -> Change | str:
+        return "a reassignment Kafka has started runs to its end; set replicationFactor back to move the replicas again"
 
     def destructive(self) -> str | None:
         return None

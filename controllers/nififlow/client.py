@@ -586,6 +586,11 @@ class _Tree:
     def observed(self, found: tuple[str, Mapping[str, Any], str]) -> ObservedGroup:
         group_id, group, parent_id = found
         context_name = group.get("parameterContextName")
+        # As a flow definition: the group's contents, bound to its own context as the operator deploys it.
+        definition: dict[str, Any] = {"flowContents": group}
+        if context_name:
+            empty = {"name": context_name, "parameters": [], "inheritedParameterContexts": []}
+            definition["parameterContexts"] = {context_name: empty}
         return ObservedGroup(
             id=group_id,
             name=str(group.get("name") or ""),
@@ -593,6 +598,7 @@ class _Tree:
             content=flow_content(group),
             context=self.context(str(context_name)) if context_name else None,
             run=self._run_state(group_id, group),
+            definition=definition,
         )
 
     def _run_state(self, group_id: str, group: Mapping[str, Any]) -> RunState:

@@ -12,7 +12,7 @@ queues are empty, stalling when they are not within the timeout.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from controllers.core.kind import Blocker
@@ -54,6 +54,9 @@ class DeployFlow:
     desired: DesiredFlow
     context: ObservedContext | None  # the owned context left by a deployment cut short, reused
 
+    def undo(self) -> Change | str:
+        return "a flow just deployed is kept: there is no earlier flow to go back to"
+
     def destructive(self) -> str | None:
         return None
 
@@ -79,6 +82,20 @@ class ReplaceFlow:
     desired: DesiredFlow
     differences: tuple[Difference, ...]
     drop_queued: bool  # Drop: empty the queues before replacing
+    # The flow it replaces, as NiFi exported it, and whether it ran: what a rollback puts back.
+    previous: Mapping[str, Any] | None = None
+    previous_running: bool = False
+
+    def undo(self) -> Change | str:
+        if self.previous is None:
+            return "the flow it replaced was not read"
+        state = FlowState.RUNNING if self.previous_running else FlowState.STOPPED
+        return ReplaceFlow(
+            group_id=self.group_id,
+            desired=replace(self.desired, definition=self.previous, state=state),
+            differences=tuple(replace(d, desired=d.actual, actual=d.desired) for d in self.differences),
+            drop_queued=False,
+        )
 
     def destructive(self) -> str | None:
         return "emptying the flow's queues (their flowfiles are lost)" if self.drop_queued else None
@@ -104,6 +121,9 @@ class StopSources:
     group_id: str
     queued: int
 
+    def undo(self) -> Change | str:
+        return "the sources run again when the drain ends or times out"
+
     def destructive(self) -> str | None:
         return None
 
@@ -126,6 +146,17 @@ class UpdateParameters:
     sensitive: frozenset[str]  # names among `values` set as sensitive
     before: Mapping[str, str | None]
     sensitive_version: str | None = None  # the Secret versions the sensitive values come from, when any are set
+
+    def undo(self) -> Change | str:
+        if any(name in self.sensitive or self.before.get(name) == HIDDEN for name in self.values):
+            return "NiFi never shows a sensitive value, so the earlier one cannot be set again"
+        return UpdateParameters(
+            group_id=self.group_id,
+            context_name=self.context_name,
+            values={name: self.before.get(name) for name in self.values},
+            sensitive=frozenset(),
+            before={name: value for name, value in self.values.items()},
+        )
 
     def destructive(self) -> str | None:
         return None
@@ -162,6 +193,9 @@ class SetRunState:
     group_id: str
     state: FlowState
     before: str
+
+    def undo(self) -> Change | str:
+        return "the flow's run state is left as it was set"
 
     def destructive(self) -> str | None:
         return None
@@ -227,6 +261,8 @@ def plan_flow(
                 desired=desired,
                 differences=found,
                 drop_queued=desired.update_strategy is UpdateStrategy.DROP and group.run.queued > 0,
+                previous=group.definition,
+                previous_running=group.run.summary == "Running",
             )
         )
         return FlowPlan(changes=tuple(changes), differences=found)

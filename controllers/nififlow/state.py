@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controllers.nififlow.normalise import FlowContent
 
@@ -68,6 +69,8 @@ class ObservedGroup:
     run: RunState
     problems: tuple[ComponentProblem, ...] = ()
     services_disabled: int = 0  # controller services of the flow not enabled
+    # The group as NiFi exports it (a flow definition bound to its context): what a rollback replaces it with.
+    definition: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

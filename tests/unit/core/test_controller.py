@@ -64,6 +64,9 @@ class SetValue:
     def destructive(self) -> str | None:
         return f"erasing value {self.before}" if self.after == "" else None
 
+    def undo(self) -> SetValue | str:
+        return "a widget just made is kept" if self.before is None else SetValue(self.name, self.after, self.before)
+
     def summary(self) -> str:
         return f"created with value {self.after}" if self.before is None else f"value {self.before} -> {self.after}"
 
@@ -115,6 +118,14 @@ class WidgetKind:
 
     def plan(self, request: Any, observation: Seen) -> WidgetPlan:
         self.plans += 1
+        if observation.value == "poison":  # the service took it, and cannot work with it
+            broken = Blocker("Poisoned", "The widget cannot work with value poison.")
+            changes = (
+                ()
+                if request.spec.value == "poison"
+                else (SetValue(self.claim(request.body), "poison", request.spec.value),)
+            )
+            return WidgetPlan(changes, broken)
         if observation.value == request.spec.value:
             return WidgetPlan()
         return WidgetPlan((SetValue(self.claim(request.body), observation.value, request.spec.value),))

@@ -770,3 +770,25 @@ def test_a_declared_field_missing_from_the_index_is_added_in_place(
         f"mappings.{path}" for path in managed_after(want).fields if path == missing or path.startswith(f"{missing}.")
     }
     assert_drift_named_in_summary(change)
+
+
+def test_settings_are_undone_to_their_values_before_and_a_setting_that_was_unset_is_reset() -> None:
+    change = UpdateSettings(
+        "i", {"index.number_of_replicas": "1", "index.refresh_interval": "5s"}, {"index.number_of_replicas": "0"}
+    )
+    undo = change.undo()
+    assert isinstance(undo, UpdateSettings)
+    assert undo.values == {"index.number_of_replicas": "0", "index.refresh_interval": None}
+
+
+def test_aliases_are_undone_by_restoring_the_changed_and_removed_and_dropping_the_added() -> None:
+    before = {"read": {"filter": {"term": {"a": 1}}}, "gone": {}}
+    change = UpdateAliases("i", add={"read": {}, "new": {}}, remove=("gone",), before=before)
+    undo = change.undo()
+    assert isinstance(undo, UpdateAliases)
+    assert undo.add == {"gone": {}, "read": {"filter": {"term": {"a": 1}}}}
+    assert undo.remove == ("new",)
+
+
+def test_mapped_fields_cannot_be_removed_and_say_so() -> None:
+    assert isinstance(PutMapping("i", {}, ()).undo(), str)

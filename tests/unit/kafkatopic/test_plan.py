@@ -266,3 +266,21 @@ def test_raising_the_factor_of_an_evenly_spread_topic_keeps_it_even(brokers: int
         for broker in replicas:
             load[broker] = load.get(broker, 0) + 1
     assert max(load.values()) - min(load.get(b, 0) for b in ids) <= 2
+
+
+def test_a_config_change_is_undone_by_setting_overrides_back_and_resetting_defaults() -> None:
+    change = AlterConfig(
+        "t",
+        (
+            ConfigUpdate("retention.ms", "7200000", ConfigValue("3600000", is_topic_override=True)),
+            ConfigUpdate("segment.ms", "60000", ConfigValue("604800000", is_topic_override=False)),
+        ),
+    )
+    undo = change.undo()
+    assert isinstance(undo, AlterConfig)
+    assert [(u.key, u.desired) for u in undo.updates] == [("retention.ms", "3600000"), ("segment.ms", None)]
+    assert undo.summary() == "config retention.ms: 7200000 -> 3600000; config segment.ms reset to default (was 60000)"
+
+
+def test_partitions_added_cannot_be_undone_and_say_why() -> None:
+    assert IncreasePartitions("t", 2, 4).undo() == "Kafka cannot remove partitions"

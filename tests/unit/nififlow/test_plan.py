@@ -161,3 +161,21 @@ def test_a_service_disabled_in_nifi_is_enabled_again_rather_than_stalling_on_the
     assert result.blocker is None
     (start,) = result.changes
     assert isinstance(start, SetRunState) and start.state is FlowState.RUNNING
+
+
+def test_a_replacement_is_undone_by_replacing_with_the_flow_it_replaced_in_its_run_state() -> None:
+    before = {"flowContents": {"name": "ingest"}, "parameterContexts": {}}
+    (change,) = plan(desired(generate_update_log(file_size="1 KB")), replace(group(), definition=before)).changes
+    assert isinstance(change, ReplaceFlow)
+    undo = change.undo()
+    assert isinstance(undo, ReplaceFlow)
+    assert undo.desired.definition == before and undo.desired.state is FlowState.RUNNING
+    assert "processor Generate: properties.File Size 1 KB -> 0B" in undo.summary()
+    assert not undo.drop_queued
+
+
+def test_plain_parameters_go_back_and_sensitive_ones_cannot() -> None:
+    plain = UpdateParameters("group-1", CONTEXT, {"source": "new"}, frozenset(), {"source": "old"})
+    assert plain.undo() == UpdateParameters("group-1", CONTEXT, {"source": "old"}, frozenset(), {"source": "new"})
+    secret = UpdateParameters("group-1", CONTEXT, {"token": "x"}, frozenset({"token"}), {"token": HIDDEN})
+    assert isinstance(secret.undo(), str)
