@@ -46,6 +46,17 @@ from controllers.core.outcome import (
     Phase,
 )
 from controllers.core.policy import NOT_PERMITTED, KindPolicy
+from controllers.core.revisions import (
+    HISTORY,
+    OWNER_LABEL,
+    REVISION_NOT_FOUND,
+    ROLLBACK_ANNOTATION,
+    ROLLED_BACK_TO_REVISION,
+    beyond_history,
+    requested_revision,
+    revision_body,
+    revision_name,
+)
 from controllers.core.status import READY, STALLED, summarize
 from controllers.core.sync import remove, sync
 from controllers.core.workqueue import WorkQueue
@@ -110,6 +121,12 @@ def _held_copy(body: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a watched object to hold, without copying what is dropped from it anyway."""
     meta = body["metadata"]
     return copy.deepcopy({**body, "metadata": {k: v for k, v in meta.items() if k not in UNREAD_METADATA}})
+
+
+def _rollback_request_changed(body: Mapping[str, Any]) -> bool:
+    """A rollback annotation added, changed or removed since the status last answered it."""
+    served = (body.get("status") or {}).get("rolledBackTo")
+    return requested_revision(body) != served
 
 
 def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -273,6 +290,7 @@ class Controller(Generic[SpecT, StatusT]):
             or wants_finalizer != (self.kind.finalizer in meta.get("finalizers", []))
             or meta.get("generation") != status.get("observedGeneration")
             or (token is not None and token != status.get("lastHandledReconcileAt"))
+            or _rollback_request_changed(body)
             or _condition(status, READY) is None
         )
 
@@ -425,16 +443,74 @@ class Controller(Generic[SpecT, StatusT]):
             )
             return
 
-        refusal = self._policy.refusal(key.namespace, self.kind.claim(body), spec)
         if spec.suspend:
-            outcome = Outcome.suspended()
-        elif refusal is not None:
+            await self._finish(key, body, Outcome.suspended(), token, written)
+            return
+        revision = requested_revision(body)
+        if revision is not None:
+            # A rollback on request: the service gets that revision's spec instead of the object's own.
+            earlier = await self._revision_spec(key, body, revision)
+            if isinstance(earlier, Outcome):
+                await self._finish(key, body, earlier, token, written)
+                return
+            spec = earlier
+        pinned = revision if isinstance(revision, int) else None
+        refusal = self._policy.refusal(key.namespace, self.kind.claim(body), spec)
+        if refusal is not None:
             outcome = Outcome.stalled(NOT_PERMITTED, f"Not permitted: {refusal}.")
         elif self._stalled_until_new_generation(body, token):
             return
         else:
-            outcome = self._bound_unconfirmed(key, body, token, await self._guarded(sync, key, body, spec, written))
+            outcome = self._bound_unconfirmed(
+                key, body, token, await self._guarded(sync, key, body, spec, written, pinned)
+            )
+        if outcome.phase is Phase.READY:
+            outcome = self._served(body, outcome, pinned)
         await self._finish(key, body, outcome, token, written)
+
+    def _served(self, body: Mapping[str, Any], outcome: Outcome, pinned: int | None) -> Outcome:
+        """A Ready outcome, said as the revision served when a rollback was requested."""
+        if pinned is None:
+            return replace(outcome, facts={**outcome.facts, "rolledBackTo": None})
+        generation = body["metadata"]["generation"]
+        return replace(
+            outcome,
+            phase=Phase.ROLLED_BACK,
+            reason=ROLLED_BACK_TO_REVISION,
+            message=(
+                f"The {self.kind.noun} has revision {pinned}'s spec, as {ROLLBACK_ANNOTATION} asks; this object's "
+                f"spec (generation {generation}) is applied once the annotation is removed."
+            ),
+            facts={**outcome.facts, "rolledBackTo": pinned},
+        )
+
+    async def _revision_spec(self, key: ObjectKey, body: Mapping[str, Any], revision: int | str) -> SpecT | Outcome:
+        """The spec a recorded revision of this very object holds, or why there is none to apply."""
+        if isinstance(revision, str):
+            return Outcome.stalled(
+                REVISION_NOT_FOUND,
+                f"{ROLLBACK_ANNOTATION} must be a revision number (a generation this object was Ready at), not "
+                f"{revision!r}.",
+            )
+        uid = body["metadata"]["uid"]
+        try:
+            found = await self._kube.read_revision(key.namespace, revision_name(self.kind.resource, key.name, revision))
+            if found is None or (found["metadata"].get("labels") or {}).get(OWNER_LABEL) != uid:
+                recorded = await self._kube.list_revisions(key.namespace, f"{OWNER_LABEL}={uid}")
+                numbers = ", ".join(
+                    str(r.get("revision")) for r in sorted(recorded, key=lambda r: r.get("revision", 0))
+                )
+                return Outcome.stalled(
+                    REVISION_NOT_FOUND,
+                    f"Revision {revision} of this object is not recorded (recorded: {numbers or 'none'}); nothing was "
+                    f"changed. Name one of those in {ROLLBACK_ANNOTATION}, or remove it.",
+                )
+        except KubeError as error:
+            return Outcome.retrying(f"Could not read revision {revision} of this object: {error}")
+        try:
+            return self.kind.spec_model.model_validate((found.get("data") or {}).get("spec") or {})
+        except ValidationError as error:
+            return Outcome.stalled(INVALID_SPEC, f"Revision {revision}'s spec does not parse any more: {error}")
 
     async def _guarded(
         self,
@@ -443,10 +519,11 @@ class Controller(Generic[SpecT, StatusT]):
         body: Mapping[str, Any],
         spec: SpecT,
         written: _WrittenStatus,
+        pinned: int | None = None,
     ) -> Outcome:
         """A sync or removal step, with any exception turned into a status a user can read."""
         try:
-            return await step(self.kind, self._request(key, body, spec, written))
+            return await step(self.kind, self._request(key, body, spec, written, pinned))
         except Exception as error:
             # A bug or a surprise from a client: the traceback goes to the log once per
             # pass, the status says what happened (the type only: a client's text could
@@ -483,9 +560,16 @@ class Controller(Generic[SpecT, StatusT]):
         )
 
     def _request(
-        self, key: ObjectKey, body: Mapping[str, Any], spec: SpecT, written: _WrittenStatus
+        self, key: ObjectKey, body: Mapping[str, Any], spec: SpecT, written: _WrittenStatus, pinned: int | None
     ) -> ReconcileRequest[SpecT, StatusT]:
         status = self.kind.status_model.model_validate(body.get("status") or {})
+        # Drift is a difference from what was applied last: the revision served, or else this generation.
+        if pinned is not None:
+            spec_applied = status.rolled_back_to == pinned
+        else:
+            spec_applied = (
+                status.rolled_back_to is None and status.last_applied_generation == body["metadata"]["generation"]
+            )
         peers = tuple(self._store[other] for other in self._claimants.get(self.kind.claim(body), ()) if other != key)
 
         async def record_intent(fields: Mapping[str, Any]) -> bool:
@@ -500,7 +584,7 @@ class Controller(Generic[SpecT, StatusT]):
             body=body,
             spec=spec,
             status=status,
-            spec_applied=status.last_applied_generation == body["metadata"]["generation"],
+            spec_applied=spec_applied,
             peers=peers,
             record_intent=record_intent,
             policy=self._policy,
@@ -544,6 +628,11 @@ class Controller(Generic[SpecT, StatusT]):
     async def _finish(
         self, key: ObjectKey, body: Mapping[str, Any], outcome: Outcome, token: str | None, written: _WrittenStatus
     ) -> None:
+        generation = body["metadata"]["generation"]
+        # Recorded before the status says so: a failed record is tried again at the next pass.
+        recording = outcome.phase is Phase.READY and written.status.get("lastRecordedRevision") != generation
+        if recording and await self._record_revision(key, body):
+            outcome = replace(outcome, facts={**outcome.facts, "lastRecordedRevision": generation})
         summary = summarize(
             written.status,
             outcome,
@@ -572,6 +661,20 @@ class Controller(Generic[SpecT, StatusT]):
         self._queue.forget(key)
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
+
+    async def _record_revision(self, key: ObjectKey, body: Mapping[str, Any]) -> bool:
+        """Record the spec just applied as a ControllerRevision, and forget those beyond the history."""
+        try:
+            await self._kube.create_revision(revision_body(self.kind.resource, body))
+            if body["metadata"]["generation"] > HISTORY:
+                uid = body["metadata"]["uid"]
+                recorded = await self._kube.list_revisions(key.namespace, f"{OWNER_LABEL}={uid}")
+                for name in beyond_history(recorded):
+                    await self._kube.delete_revision(key.namespace, name)
+        except KubeError as error:
+            self._about(key).warning("could not record the applied spec as a ControllerRevision: %s", error)
+            return False
+        return True
 
     def _retry(self, key: ObjectKey) -> float:
         """Queue the object again after its backoff; the delay."""

@@ -288,6 +288,35 @@ class KubeApi:
         return bool(answer and answer.get("status", {}).get("allowed"))
 
     @staticmethod
+    def _revisions(namespace: str) -> str:
+        return f"/apis/apps/v1/namespaces/{namespace}/controllerrevisions"
+
+    async def create_revision(self, revision: Mapping[str, Any]) -> None:
+        """Create a ControllerRevision; one already there under its name (409) is the same record."""
+        try:
+            await self._request(
+                "POST",
+                self._revisions(revision["metadata"]["namespace"]),
+                body=revision,
+                content_type="application/json",
+            )
+        except KubeError as error:
+            if error.status != 409:
+                raise
+
+    async def read_revision(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._request("GET", f"{self._revisions(namespace)}/{name}")
+
+    async def list_revisions(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        listing = await self._request(
+            "GET", f"{self._revisions(namespace)}?labelSelector={urllib.parse.quote(label_selector)}"
+        )
+        return list((listing or {}).get("items") or [])
+
+    async def delete_revision(self, namespace: str, name: str) -> None:
+        await self._request("DELETE", f"{self._revisions(namespace)}/{name}")
+
+    @staticmethod
     def _leases(namespace: str) -> str:
         return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 

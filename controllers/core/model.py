@@ -165,6 +165,16 @@ class CommonStatus(CamelModel):
             "not applied again until the spec changes or a reconcile is requested."
         ),
     )
+    rolled_back_to: int | None = Field(
+        default=None,
+        description=(
+            "The revision whose spec the service has, as infometis.io/rollback-to-revision asks; absent when it "
+            "has this object's own spec."
+        ),
+    )
+    last_recorded_revision: int | None = Field(
+        default=None, description="The last generation whose spec was recorded as a ControllerRevision."
+    )
     plan: PendingPlan | None = Field(
         default=None, description="The changes waiting for an approval; absent when nothing waits."
     )

@@ -22,6 +22,7 @@ class Phase(Enum):
     STALLED = "Stalled"  # the spec cannot be applied as it is; a user must act
     DRIFTED = "Drifted"  # the service differs from the spec and driftPolicy is Report
     SUSPENDED = "Suspended"  # spec.suspend is true
+    ROLLED_BACK = "RolledBack"  # the service matches an earlier revision, as a rollback request asks
 
 
 # Ready-condition reasons that are not kind-specific.

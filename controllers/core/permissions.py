@@ -41,8 +41,8 @@ class Access:
 
 def required_access(resource: ResourceInfo, reads: Sequence[str], namespaces: Sequence[str]) -> tuple[Access, ...]:
     """The calls a kind's controller makes in each watched namespace: watch and list its objects, patch their
-    finalizers and status, create Events, read ChangeApprovals and write their status, and get the core objects
-    it `reads` (Secrets, ConfigMaps)."""
+    finalizers and status, create Events, read ChangeApprovals and write their status, keep ControllerRevisions,
+    and get the core objects it `reads` (Secrets, ConfigMaps)."""
     needed: list[Access] = []
     for namespace in namespaces or ("",):
         needed += [
@@ -55,6 +55,11 @@ def required_access(resource: ResourceInfo, reads: Sequence[str], namespaces: Se
             Access("list", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, namespace=namespace),
             Access("watch", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, namespace=namespace),
             Access("patch", CHANGE_APPROVAL.group, CHANGE_APPROVAL.plural, "status", namespace),
+            # The history of applied specs: recorded, read for a rollback, the oldest deleted.
+            *(
+                Access(verb, "apps", "controllerrevisions", namespace=namespace)
+                for verb in ("create", "get", "list", "delete")
+            ),
         ]
         needed += [Access("get", "", plural, namespace=namespace) for plural in reads]
     return tuple(needed)

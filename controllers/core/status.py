@@ -31,6 +31,7 @@ _READY_STATUS = {
     # in progress until a timeout; the Drifted condition and the reason say why.
     Phase.DRIFTED: "True",
     Phase.SUSPENDED: "True",
+    Phase.ROLLED_BACK: "True",
 }
 
 
@@ -129,6 +130,6 @@ def _transition_events(
     if outcome.phase is Phase.READY:
         # Change Events already tell how it became ready; a bare recovery says so.
         return () if outcome.events or before is None else (EventNote(outcome.reason, outcome.message),)
-    if outcome.phase is Phase.SUSPENDED:
+    if outcome.phase in (Phase.SUSPENDED, Phase.ROLLED_BACK):
         return (EventNote(outcome.reason, outcome.message),)
     return (EventNote(outcome.reason, outcome.message, warning=True),)

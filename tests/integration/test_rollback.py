@@ -5,6 +5,7 @@ tests/integration/test_index_migration.py.)"""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.integration.helpers import (
     events,
     get,
     kafka_topic,
+    kubectl,
     patch_spec,
     unique,
     wait_for,
@@ -153,3 +155,82 @@ def test_a_flow_replacement_nifi_cannot_run_is_replaced_by_the_flow_before_it(
     assert shown["properties"]["File Size"] == "0B"  # the flow before, in the same group
     assert set(nifi.run_status(group_id).values()) == {"Running"}
     assert len(said(namespace, name, "RolledBack")) == 1
+
+
+# --- on request: infometis.io/rollback-to-revision ------------------------------------------------------
+
+ROLLBACK_ANNOTATION = "infometis.io/rollback-to-revision"
+
+
+def revisions(namespace: str, uid: str) -> list[int]:
+    listing = kubectl(
+        "get", "controllerrevisions", "-n", namespace, "-l", f"infometis.io/owner-uid={uid}", "-o", "json"
+    ).stdout
+    return sorted(int(item["revision"]) for item in json.loads(listing)["items"])
+
+
+def roll_back(namespace: str, plural: str, name: str, revision: int | None) -> None:
+    value = f"{ROLLBACK_ANNOTATION}={revision}" if revision is not None else f"{ROLLBACK_ANNOTATION}-"
+    kubectl("annotate", "--overwrite", plural, name, "-n", namespace, value)
+
+
+def test_a_topic_goes_back_to_a_recorded_revision_on_request_and_forward_when_the_request_goes(
+    operator: RunningOperator, namespace: str, kafka_admin: AdminClient
+) -> None:
+    name = unique("history")
+    apply(namespace, kafka_topic(name, 1, 1, config={"retention.ms": "3600000"}))
+    wait_ready(namespace, name)
+    apply(namespace, kafka_topic(name, 1, 1, config={"retention.ms": "7200000"}))
+    uid = wait_ready(namespace, name)["metadata"]["uid"]
+    wait_for(lambda: revisions(namespace, uid) == [1, 2], what="both generations recorded")
+
+    roll_back(namespace, "kafkatopics", name, 1)
+    obj = wait_reason(namespace, name, "True", "RolledBackToRevision")
+    described_as(kafka_admin, name, lambda t: t["overrides"] == {"retention.ms": "3600000"})
+    assert obj["status"]["rolledBackTo"] == 1 and obj["metadata"]["generation"] == 2
+    assert "revision 1's spec" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert said(namespace, name, "RolledBackToRevision")
+    assert "retention.ms: 7200000 -> 3600000" in said(namespace, name, "Updated")[-1]
+
+    roll_back(namespace, "kafkatopics", name, 7)  # never recorded: nothing changes
+    obj = wait_reason(namespace, name, "False", "RevisionNotFound")
+    assert "(recorded: 1, 2)" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert described_as(kafka_admin, name, lambda t: True)["overrides"] == {"retention.ms": "3600000"}
+
+    roll_back(namespace, "kafkatopics", name, None)
+    wait_ready(namespace, name)
+    described_as(kafka_admin, name, lambda t: t["overrides"] == {"retention.ms": "7200000"})
+
+    kubectl("delete", "kafkatopic", name, "-n", namespace)
+    wait_for(lambda: revisions(namespace, uid) == [], what="the revisions deleted with the object")
+
+
+def test_an_index_and_a_flow_go_back_to_a_recorded_revision_on_request(
+    operator: RunningOperator, namespace: str, search_server: SearchServer, nifi: NiFi
+) -> None:
+    connection_secret(namespace, search_server)
+    index = unique("history")
+    settings: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
+    apply(namespace, search_index(index, settings=settings))
+    wait_ready(namespace, index, plural=INDICES)
+    apply(namespace, search_index(index, settings={**settings, "refresh_interval": "5s"}))
+    wait_ready(namespace, index, plural=INDICES)
+
+    flow = unique("history")
+    definition = generate_update_log(flow)
+    apply(namespace, nifi_flow(flow, definition))
+    group_id = wait_ready(namespace, flow, plural=FLOWS, timeout=90)["status"]["processGroupId"]
+    apply(namespace, nifi_flow(flow, generate_update_log(flow, file_size="1 KB")))
+    wait_ready(namespace, flow, plural=FLOWS, timeout=90)
+
+    def file_size() -> str:
+        generate = next(p for p in nifi.download(group_id)["flowContents"]["processors"] if p["name"] == "Generate")
+        return str(generate["properties"]["File Size"])
+
+    assert file_size() == "1 KB"
+    roll_back(namespace, INDICES, index, 1)
+    roll_back(namespace, FLOWS, flow, 1)
+    wait_reason(namespace, index, "True", "RolledBackToRevision", plural=INDICES)
+    wait_reason(namespace, flow, "True", "RolledBackToRevision", plural=FLOWS, timeout=90)
+    assert search_server.index(index)["settings"]["index.refresh_interval"] == "1s"  # type: ignore[index]
+    assert file_size() == "0B"

@@ -54,6 +54,7 @@ def expected_cluster_grants(controller: str) -> Grants:
         ("", "secrets", ""): {"get"},
         ("infometis.io", "changeapprovals", ""): {"list", "watch"},
         ("infometis.io", "changeapprovals/status", ""): {"patch"},
+        ("apps", "controllerrevisions", ""): {"create", "get", "list", "delete"},
     }
     if controller == "nifi":
         expected[("", "configmaps", "")] = {"get"}

@@ -180,6 +180,7 @@ class RecordingKube:
     def __init__(self) -> None:
         self.statuses: list[Mapping[str, Any]] = []
         self.approval_statuses: dict[str, Mapping[str, Any]] = {}  # by ChangeApproval name
+        self.revisions: dict[str, dict[str, Any]] = {}  # ControllerRevisions by name
         self.events: dict[str, str] = {}
         self.messages: dict[str, str] = {}
         self.fail_status_writes = False
@@ -200,6 +201,19 @@ class RecordingKube:
         name = event_id or f"generated-{len(self.events)}"
         self.events.setdefault(name, note["reason"])
         self.messages.setdefault(name, note["message"])
+
+    async def create_revision(self, revision: Mapping[str, Any]) -> None:
+        self.revisions.setdefault(revision["metadata"]["name"], dict(revision))
+
+    async def read_revision(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.revisions.get(name)
+
+    async def list_revisions(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        label, value = label_selector.split("=")
+        return [r for r in self.revisions.values() if r["metadata"]["labels"].get(label) == value]
+
+    async def delete_revision(self, namespace: str, name: str) -> None:
+        del self.revisions[name]
 
     def reasons(self) -> list[str]:
         return list(self.events.values())

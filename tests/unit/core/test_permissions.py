@@ -24,6 +24,10 @@ def test_a_kind_needs_exactly_the_calls_its_role_grants() -> None:
         "list changeapprovals.infometis.io in all namespaces",
         "watch changeapprovals.infometis.io in all namespaces",
         "patch changeapprovals/status.infometis.io in all namespaces",
+        "create controllerrevisions.apps in all namespaces",
+        "get controllerrevisions.apps in all namespaces",
+        "list controllerrevisions.apps in all namespaces",
+        "delete controllerrevisions.apps in all namespaces",
     }
 
 

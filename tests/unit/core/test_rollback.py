@@ -6,7 +6,10 @@ The same on the real servers, per kind, in tests/integration/test_rollback.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from controllers.core.controller import RECONCILE_REQUEST_ANNOTATION
+from controllers.core.revisions import HISTORY, ROLLBACK_ANNOTATION
 from tests.unit.core.test_controller import (
     KEY,
     RecordingKube,
@@ -80,3 +83,86 @@ async def test_a_change_that_works_is_not_rolled_back() -> None:
 
 def test_an_undo_returns_to_the_value_before() -> None:
     assert SetValue("a", "v1", "v2").undo() == SetValue("a", "v2", "v1")
+
+
+# --- on request: the history of applied specs, and going back to one ------------------------------------
+
+
+def next_generation(controller: Any, value: str) -> None:
+    body = controller._store[KEY]
+    body["metadata"]["generation"] += 1
+    body["spec"]["value"] = value
+
+
+def request_revision(controller: Any, revision: str | None) -> None:
+    annotations = controller._store[KEY]["metadata"].setdefault("annotations", {})
+    if revision is None:
+        annotations.pop(ROLLBACK_ANNOTATION, None)
+    else:
+        annotations[ROLLBACK_ANNOTATION] = revision
+
+
+async def applied_twice() -> tuple[ToyService, RecordingKube, Any]:
+    service = ToyService()
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
+    next_generation(controller, "v2")
+    await reconcile(controller, kube, KEY)
+    return service, kube, controller
+
+
+async def test_each_generation_applied_is_recorded_once_as_a_revision_owned_by_the_object() -> None:
+    _, kube, controller = await applied_twice()
+    await reconcile(controller, kube, KEY)  # a no-op resync records nothing again
+    assert sorted(kube.revisions) == ["a-widget-1", "a-widget-2"]
+    second = kube.revisions["a-widget-2"]
+    assert second["revision"] == 2 and second["data"] == {"spec": {"value": "v2"}}
+    assert second["metadata"]["ownerReferences"][0]["uid"] == "uid-a"
+    assert controller._store[KEY]["status"]["lastRecordedRevision"] == 2
+
+
+async def test_only_the_last_revisions_are_kept() -> None:
+    service = ToyService()
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
+    for generation in range(2, HISTORY + 4):
+        next_generation(controller, f"v{generation}")
+        await reconcile(controller, kube, KEY)
+    assert sorted(r["revision"] for r in kube.revisions.values()) == list(range(4, HISTORY + 4))
+
+
+async def test_a_requested_revision_is_applied_and_shown_until_the_request_goes() -> None:
+    service, kube, controller = await applied_twice()
+    request_revision(controller, "1")
+    assert controller._needs_reconcile(controller._store[KEY])
+    await reconcile(controller, kube, KEY)
+
+    assert service.values["a"] == "v1"
+    assert ready_reason(controller, KEY) == ("True", "RolledBackToRevision")
+    status = controller._store[KEY]["status"]
+    assert status["rolledBackTo"] == 1 and status["lastAppliedGeneration"] == 2
+    assert kube.reasons()[-2:] == ["Updated", "RolledBackToRevision"]
+    assert not controller._needs_reconcile(controller._store[KEY])
+
+    service.values["a"] = "changed outside"  # drift from the revision served is corrected to it
+    await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v1"
+
+    request_revision(controller, None)
+    await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v2"
+    assert ready_reason(controller, KEY) == ("True", "Succeeded")
+    assert "rolledBackTo" not in controller._store[KEY]["status"]
+
+
+async def test_a_revision_not_recorded_changes_nothing_and_names_those_that_are() -> None:
+    service, kube, controller = await applied_twice()
+    request_revision(controller, "7")
+    await reconcile(controller, kube, KEY)
+    assert service.values["a"] == "v2"
+    assert ready_reason(controller, KEY) == ("False", "RevisionNotFound")
+    assert "(recorded: 1, 2)" in controller._store[KEY]["status"]["conditions"][0]["message"]
