@@ -202,3 +202,32 @@ def test_a_commit_kafka_refuses_fails_the_kustomization_long_before_its_health_c
     assert ready_condition["reason"] == "InvalidConfig"
     assert "retention.ms" in ready_condition["message"]
     print(f"\ncommit -> Kustomization failed: {failed_after:.1f}s (health-check timeout {HEALTH_TIMEOUT})")
+
+
+def test_a_rollback_on_request_outlasts_flux_applying_new_commits_until_it_is_removed(
+    topic_in_git: TopicInGit, kafka_admin: AdminClient
+) -> None:
+    """The service-side rollback (README, "Rollback") beside Git: Flux applies commits, the annotation
+    stays (Flux does not manage it), and the topic keeps the revision asked for until the annotation goes."""
+    namespace, name = topic_in_git.repository.namespace, topic_in_git.name
+    start_kustomization(topic_in_git, partitions=1)  # generation 1: a day's retention
+    sha = topic_in_git.commit("A week's retention", 1, {"retention.ms": "604800000"})
+    request_reconcile(namespace, SOURCE)
+    assert topic_in_git.wait_result(sha, timeout=60)[0][:2] == ("True", "ReconciliationSucceeded")
+    described_as(kafka_admin, name, lambda t: t["retention.ms"] == "604800000")
+
+    kubectl("annotate", "kafkatopic", name, "-n", namespace, "infometis.io/rollback-to-revision=1")
+    described_as(kafka_admin, name, lambda t: t["retention.ms"] == "86400000", timeout=30)
+
+    sha = topic_in_git.commit("Two weeks' retention", 1, {"retention.ms": "1209600000"})
+    request_reconcile(namespace, SOURCE)
+    (ready, reason, message), _ = topic_in_git.wait_result(sha, timeout=60)
+    assert (ready, reason) == ("True", "ReconciliationSucceeded"), message  # settled, as asked
+    obj = get(namespace, name)
+    assert obj["metadata"]["annotations"]["infometis.io/rollback-to-revision"] == "1"
+    assert obj["spec"]["config"] == {"retention.ms": "1209600000"}
+    time.sleep(3)  # resyncs: the revision asked for stays
+    assert describe(kafka_admin, name)["retention.ms"] == "86400000"  # type: ignore[index]
+
+    kubectl("annotate", "kafkatopic", name, "-n", namespace, "infometis.io/rollback-to-revision-")
+    described_as(kafka_admin, name, lambda t: t["retention.ms"] == "1209600000", timeout=30)
