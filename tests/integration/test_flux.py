@@ -216,7 +216,11 @@ def test_a_rollback_on_request_outlasts_flux_applying_new_commits_until_it_is_re
     assert topic_in_git.wait_result(sha, timeout=60)[0][:2] == ("True", "ReconciliationSucceeded")
     described_as(kafka_admin, name, lambda t: t["retention.ms"] == "604800000")
 
-    kubectl("annotate", "kafkatopic", name, "-n", namespace, "infometis.io/rollback-to-revision=1")
+    # A field manager of its own: Flux takes over (and so removes) what managers named kubectl* set.
+    kubectl(
+        "annotate", "kafkatopic", name, "-n", namespace, "--field-manager=infometis-rollback",
+        "infometis.io/rollback-to-revision=1",
+    )  # fmt: skip
     described_as(kafka_admin, name, lambda t: t["retention.ms"] == "86400000", timeout=30)
 
     sha = topic_in_git.commit("Two weeks' retention", 1, {"retention.ms": "1209600000"})
