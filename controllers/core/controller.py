@@ -184,6 +184,8 @@ class Controller(Generic[SpecT, StatusT]):
         self._resyncs_since_relist = 0
         # Per object: the ChangeApprovals naming it, by their name.
         self._approvals: dict[ObjectKey, dict[str, Approval]] = {}
+        # Objects whose applied spec could not be recorded as a ControllerRevision yet.
+        self._unrecorded: set[ObjectKey] = set()
 
     # --- what to reconcile --------------------------------------------------------
 
@@ -252,6 +254,7 @@ class Controller(Generic[SpecT, StatusT]):
         self._generation_seen.pop(key, None)
         self._queue.discard(key)
         self._unconfirmed.pop(key, None)
+        self._unrecorded.discard(key)
         if gone is None:
             return
         claim = self.kind.claim(gone)
@@ -628,11 +631,10 @@ class Controller(Generic[SpecT, StatusT]):
     async def _finish(
         self, key: ObjectKey, body: Mapping[str, Any], outcome: Outcome, token: str | None, written: _WrittenStatus
     ) -> None:
-        generation = body["metadata"]["generation"]
-        # Recorded before the status says so: a failed record is tried again at the next pass.
-        recording = outcome.phase is Phase.READY and written.status.get("lastRecordedRevision") != generation
-        if recording and await self._record_revision(key, body):
-            outcome = replace(outcome, facts={**outcome.facts, "lastRecordedRevision": generation})
+        # First Ready at this generation (or its record failed before): its spec joins the history.
+        newly_applied = outcome.phase is Phase.READY and (
+            written.status.get("lastAppliedGeneration") != body["metadata"]["generation"] or key in self._unrecorded
+        )
         summary = summarize(
             written.status,
             outcome,
@@ -654,6 +656,11 @@ class Controller(Generic[SpecT, StatusT]):
             await self._record_in_order(key, body, transitions)
             if outcome.phase is Phase.READY:
                 self._observe_time_to_ready(key, body, written.status)
+            if newly_applied:
+                # Off the object's path to Ready: the history is for later rollbacks, not for this pass.
+                task = asyncio.create_task(self._record_revision(key, revision_body(self.kind.resource, body)))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         if not stored or outcome.phase is Phase.RETRYING:
             delay = self._retry(key)
             self._about(key).debug("retrying in %.0fs", delay)
@@ -662,19 +669,21 @@ class Controller(Generic[SpecT, StatusT]):
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
 
-    async def _record_revision(self, key: ObjectKey, body: Mapping[str, Any]) -> bool:
-        """Record the spec just applied as a ControllerRevision, and forget those beyond the history."""
+    async def _record_revision(self, key: ObjectKey, revision: Mapping[str, Any]) -> None:
+        """Record the spec just applied as a ControllerRevision, and forget those beyond the history; a failed
+        record is tried again at the object's next pass."""
         try:
-            await self._kube.create_revision(revision_body(self.kind.resource, body))
-            if body["metadata"]["generation"] > HISTORY:
-                uid = body["metadata"]["uid"]
+            await self._kube.create_revision(revision)
+            if revision["revision"] > HISTORY:
+                uid = revision["metadata"]["labels"][OWNER_LABEL]
                 recorded = await self._kube.list_revisions(key.namespace, f"{OWNER_LABEL}={uid}")
                 for name in beyond_history(recorded):
                     await self._kube.delete_revision(key.namespace, name)
         except KubeError as error:
             self._about(key).warning("could not record the applied spec as a ControllerRevision: %s", error)
-            return False
-        return True
+            self._unrecorded.add(key)
+            return
+        self._unrecorded.discard(key)
 
     def _retry(self, key: ObjectKey) -> float:
         """Queue the object again after its backoff; the delay."""

@@ -172,9 +172,6 @@ class CommonStatus(CamelModel):
             "has this object's own spec."
         ),
     )
-    last_recorded_revision: int | None = Field(
-        default=None, description="The last generation whose spec was recorded as a ControllerRevision."
-    )
     plan: PendingPlan | None = Field(
         default=None, description="The changes waiting for an approval; absent when nothing waits."
     )

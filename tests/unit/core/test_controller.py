@@ -184,6 +184,7 @@ class RecordingKube:
         self.events: dict[str, str] = {}
         self.messages: dict[str, str] = {}
         self.fail_status_writes = False
+        self.fail_revisions = False
 
     async def replace_status(self, resource: ResourceInfo, key: ObjectKey, uid: str, status: Mapping[str, Any]) -> None:
         if self.fail_status_writes:
@@ -203,6 +204,8 @@ class RecordingKube:
         self.messages.setdefault(name, note["message"])
 
     async def create_revision(self, revision: Mapping[str, Any]) -> None:
+        if self.fail_revisions:
+            raise KubeError(500, "etcd is having a bad day")
         self.revisions.setdefault(revision["metadata"]["name"], dict(revision))
 
     async def read_revision(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -249,6 +252,7 @@ async def reconcile(controller: Controller[Any, Any], kube: RecordingKube, key: 
     """One pass; then the stored copy takes the written status, as the watch would bring it."""
     before = len(kube.statuses)
     await controller.reconcile(key)
+    await asyncio.gather(*controller._tasks)  # what the pass left to run after it (recording revisions)
     for status in kube.statuses[before:]:
         controller._store[key]["status"] = dict(status)
 

@@ -120,7 +120,20 @@ async def test_each_generation_applied_is_recorded_once_as_a_revision_owned_by_t
     second = kube.revisions["a-widget-2"]
     assert second["revision"] == 2 and second["data"] == {"spec": {"value": "v2"}}
     assert second["metadata"]["ownerReferences"][0]["uid"] == "uid-a"
-    assert controller._store[KEY]["status"]["lastRecordedRevision"] == 2
+
+
+async def test_a_revision_that_could_not_be_recorded_is_recorded_at_the_next_pass() -> None:
+    service = ToyService()
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    kube.fail_revisions = True
+    await reconcile(controller, kube, KEY)
+    assert kube.revisions == {} and ready_reason(controller, KEY) == ("True", "Succeeded")
+    kube.fail_revisions = False
+    writes = len(kube.statuses)
+    await reconcile(controller, kube, KEY)
+    assert sorted(kube.revisions) == ["a-widget-1"] and len(kube.statuses) == writes
 
 
 async def test_only_the_last_revisions_are_kept() -> None:
