@@ -123,6 +123,16 @@ def _held_copy(body: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy({**body, "metadata": {k: v for k, v in meta.items() if k not in UNREAD_METADATA}})
 
 
+def _superseded_after_applying(held: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A new generation replaces one whose spec was applied and confirmed."""
+    generation = held["metadata"].get("generation")
+    return (
+        isinstance(generation, int)
+        and new["metadata"].get("generation", generation) > generation
+        and (held.get("status") or {}).get("lastAppliedGeneration") == generation
+    )
+
+
 def _rollback_request_changed(body: Mapping[str, Any]) -> bool:
     """A rollback annotation added, changed or removed since the status last answered it."""
     served = (body.get("status") or {}).get("rolledBackTo")
@@ -184,8 +194,8 @@ class Controller(Generic[SpecT, StatusT]):
         self._resyncs_since_relist = 0
         # Per object: the ChangeApprovals naming it, by their name.
         self._approvals: dict[ObjectKey, dict[str, Approval]] = {}
-        # Objects whose applied spec could not be recorded as a ControllerRevision yet.
-        self._unrecorded: set[ObjectKey] = set()
+        # Revisions not recorded yet (the API server refused or was away), tried again at the object's next pass.
+        self._unrecorded: dict[ObjectKey, dict[str, Any]] = {}
 
     # --- what to reconcile --------------------------------------------------------
 
@@ -203,6 +213,9 @@ class Controller(Generic[SpecT, StatusT]):
         generation = body["metadata"].get("generation")
         if isinstance(generation, int) and self._generation_seen.get(key, (None,))[0] != generation:
             self._generation_seen[key] = (generation, time.monotonic())
+        if held is not None and _superseded_after_applying(held, body):
+            # The spec being replaced was applied: it joins the history, for a rollback to it later.
+            self._record_later(key, revision_body(self.kind.resource, held))
         self._keep(key, _held_copy(body))
         self._claimants.setdefault(self.kind.claim(body), set()).add(key)  # the claim never changes
         if event_type is None or self._needs_reconcile(body):
@@ -254,7 +267,7 @@ class Controller(Generic[SpecT, StatusT]):
         self._generation_seen.pop(key, None)
         self._queue.discard(key)
         self._unconfirmed.pop(key, None)
-        self._unrecorded.discard(key)
+        self._unrecorded.pop(key, None)
         if gone is None:
             return
         claim = self.kind.claim(gone)
@@ -427,6 +440,9 @@ class Controller(Generic[SpecT, StatusT]):
         body = self._store.get(key)
         if body is None:
             return
+        unrecorded = self._unrecorded.get(key)
+        if unrecorded is not None:
+            self._record_later(key, unrecorded)
         meta = body["metadata"]
         token = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
         # Deletion and the finalizer follow the raw fields, so an object whose spec this
@@ -631,10 +647,6 @@ class Controller(Generic[SpecT, StatusT]):
     async def _finish(
         self, key: ObjectKey, body: Mapping[str, Any], outcome: Outcome, token: str | None, written: _WrittenStatus
     ) -> None:
-        # First Ready at this generation (or its record failed before): its spec joins the history.
-        newly_applied = outcome.phase is Phase.READY and (
-            written.status.get("lastAppliedGeneration") != body["metadata"]["generation"] or key in self._unrecorded
-        )
         summary = summarize(
             written.status,
             outcome,
@@ -656,11 +668,6 @@ class Controller(Generic[SpecT, StatusT]):
             await self._record_in_order(key, body, transitions)
             if outcome.phase is Phase.READY:
                 self._observe_time_to_ready(key, body, written.status)
-            if newly_applied:
-                # Off the object's path to Ready: the history is for later rollbacks, not for this pass.
-                task = asyncio.create_task(self._record_revision(key, revision_body(self.kind.resource, body)))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
         if not stored or outcome.phase is Phase.RETRYING:
             delay = self._retry(key)
             self._about(key).debug("retrying in %.0fs", delay)
@@ -669,8 +676,13 @@ class Controller(Generic[SpecT, StatusT]):
         if outcome.requeue_after is not None:
             self._queue.add_after(key, outcome.requeue_after)
 
-    async def _record_revision(self, key: ObjectKey, revision: Mapping[str, Any]) -> None:
-        """Record the spec just applied as a ControllerRevision, and forget those beyond the history; a failed
+    def _record_later(self, key: ObjectKey, revision: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._record_revision(key, revision))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record_revision(self, key: ObjectKey, revision: dict[str, Any]) -> None:
+        """Record an applied spec as a ControllerRevision, and forget those beyond the history; a failed
         record is tried again at the object's next pass."""
         try:
             await self._kube.create_revision(revision)
@@ -681,9 +693,10 @@ class Controller(Generic[SpecT, StatusT]):
                     await self._kube.delete_revision(key.namespace, name)
         except KubeError as error:
             self._about(key).warning("could not record the applied spec as a ControllerRevision: %s", error)
-            self._unrecorded.add(key)
+            self._unrecorded[key] = revision
             return
-        self._unrecorded.discard(key)
+        if self._unrecorded.get(key) is revision:
+            del self._unrecorded[key]
 
     def _retry(self, key: ObjectKey) -> float:
         """Queue the object again after its backoff; the delay."""

@@ -1,9 +1,11 @@
 """A short history of the specs each object had applied, as ControllerRevisions (pure).
 
-When an object is first Ready at a generation, the operator records that
-generation's spec as a ControllerRevision in the object's namespace (revision
-= the generation), owned by the object so Kubernetes deletes them with it, and
-keeps the last HISTORY. The annotation infometis.io/rollback-to-revision: "N"
+When an object's spec changes, the spec it replaces, if it was applied, is
+recorded as a ControllerRevision in the object's namespace (revision = its
+generation), owned by the object so Kubernetes deletes them with it; the last
+HISTORY are kept. (Recorded when replaced rather than when applied: creating
+thousands of objects records nothing, and only a replaced spec is one to go
+back to.) The annotation infometis.io/rollback-to-revision: "N"
 makes the operator apply revision N's spec to the service instead of the
 object's own, until it is removed: the service-side rollback (Git's revert is
 the spec-side one).

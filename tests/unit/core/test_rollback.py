@@ -89,9 +89,13 @@ def test_an_undo_returns_to_the_value_before() -> None:
 
 
 def next_generation(controller: Any, value: str) -> None:
-    body = controller._store[KEY]
-    body["metadata"]["generation"] += 1
-    body["spec"]["value"] = value
+    """The spec changed, as the watch brings it."""
+    held = controller._store[KEY]
+    meta = held["metadata"]
+    changed = widget("a", generation=meta["generation"] + 1, version=int(meta["resourceVersion"]) + 1, value=value)
+    changed["status"] = dict(held["status"])
+    changed["metadata"]["annotations"] = dict(meta.get("annotations") or {})
+    controller.on_watch_event("MODIFIED", changed)
 
 
 def request_revision(controller: Any, revision: str | None) -> None:
@@ -113,13 +117,32 @@ async def applied_twice() -> tuple[ToyService, RecordingKube, Any]:
     return service, kube, controller
 
 
-async def test_each_generation_applied_is_recorded_once_as_a_revision_owned_by_the_object() -> None:
+async def test_a_spec_replaced_after_it_was_applied_is_recorded_as_a_revision_owned_by_the_object() -> None:
     _, kube, controller = await applied_twice()
-    await reconcile(controller, kube, KEY)  # a no-op resync records nothing again
-    assert sorted(kube.revisions) == ["a-widget-1", "a-widget-2"]
-    second = kube.revisions["a-widget-2"]
-    assert second["revision"] == 2 and second["data"] == {"spec": {"value": "v2"}}
-    assert second["metadata"]["ownerReferences"][0]["uid"] == "uid-a"
+    await reconcile(controller, kube, KEY)  # a no-op resync records nothing
+    assert sorted(kube.revisions) == ["a-widget-1"]  # the current spec is recorded once it is replaced
+    first = kube.revisions["a-widget-1"]
+    assert first["revision"] == 1 and first["data"] == {"spec": {"value": "v1"}}
+    assert first["metadata"]["ownerReferences"][0]["uid"] == "uid-a"
+
+
+async def test_creating_objects_records_nothing() -> None:
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
+    assert kube.revisions == {}
+
+
+async def test_a_spec_replaced_before_it_was_applied_is_not_recorded() -> None:
+    service = ToyService(down=True)
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
+    next_generation(controller, "v2")
+    await reconcile(controller, kube, KEY)
+    assert kube.revisions == {}
 
 
 async def test_a_revision_that_could_not_be_recorded_is_recorded_at_the_next_pass() -> None:
@@ -127,7 +150,9 @@ async def test_a_revision_that_could_not_be_recorded_is_recorded_at_the_next_pas
     kube = RecordingKube()
     controller = controller_with(WidgetKind(service), kube)
     controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
     kube.fail_revisions = True
+    next_generation(controller, "v2")
     await reconcile(controller, kube, KEY)
     assert kube.revisions == {} and ready_reason(controller, KEY) == ("True", "Succeeded")
     kube.fail_revisions = False
@@ -145,7 +170,8 @@ async def test_only_the_last_revisions_are_kept() -> None:
     for generation in range(2, HISTORY + 4):
         next_generation(controller, f"v{generation}")
         await reconcile(controller, kube, KEY)
-    assert sorted(r["revision"] for r in kube.revisions.values()) == list(range(4, HISTORY + 4))
+    # Generations 1 to HISTORY + 2 were replaced; the last HISTORY of them are kept.
+    assert sorted(r["revision"] for r in kube.revisions.values()) == list(range(3, HISTORY + 3))
 
 
 async def test_a_requested_revision_is_applied_and_shown_until_the_request_goes() -> None:
@@ -178,4 +204,4 @@ async def test_a_revision_not_recorded_changes_nothing_and_names_those_that_are(
     await reconcile(controller, kube, KEY)
     assert service.values["a"] == "v2"
     assert ready_reason(controller, KEY) == ("False", "RevisionNotFound")
-    assert "(recorded: 1, 2)" in controller._store[KEY]["status"]["conditions"][0]["message"]
+    assert "(recorded: 1)" in controller._store[KEY]["status"]["conditions"][0]["message"]
