@@ -9,10 +9,12 @@ scrapes each every INTERVAL seconds while it puts KafkaTopics through what the a
   it can never lead: a controller up but with no leader.
 - Topics: one healthy; one Stalled (Kafka refuses its config); one whose cluster cannot be reached
   (clusterRef to a closed port: retried with backoff, its service requests failing); one with
-  driftPolicy Report whose config is changed behind the operator's back (Drifted, not corrected).
-  At FIX the three faults are undone; at HANDOVER kafka-0 stops; at STOP every process stops.
+  driftPolicy Report whose config is changed behind the operator's back (Drifted, not corrected); one
+  with approval Manual that waits for a ChangeApproval none gives (AwaitingApproval).
+  At FIX the four faults are undone (the waiting topic is deleted); at HANDOVER kafka-0 stops; at STOP
+  every process stops.
 
-The alert rules wait 10 to 15 minutes before they fire, longer than a recording should hold the
+The alert rules wait 10 to 30 minutes before they fire, longer than a recording should hold the
 shared stack. So the written series hold the broken state for HOLD more samples just before FIX:
 gauges keep their last recorded value and counters go on at the rate recorded over the last
 minute. Everything before and after is as scraped; the file says where the hold is.
@@ -219,7 +221,7 @@ def record(
     namespace: str, log_dir: Path, admin: AdminClient, operators: list[Operator]
 ) -> tuple[list[dict[str, float]], dict[str, bool]]:
     """The samples, and which series are counters; `operators` gets each process as it starts."""
-    names = {what: f"{namespace}-{what}" for what in ("healthy", "stalled", "unreachable", "drift")}
+    names = {what: f"{namespace}-{what}" for what in ("healthy", "stalled", "unreachable", "drift", "awaiting")}
     kubectl("create", "namespace", namespace)
     kubectl(
         "create", "secret", "generic", "nowhere", "-n", namespace, "--from-literal=bootstrap.servers=127.0.0.1:1"
@@ -253,12 +255,13 @@ def record(
             apply(namespace, topic(names["stalled"], config={"retention.ms": "not-a-number"}))
             apply(namespace, topic(names["unreachable"], clusterRef={"name": "nowhere"}))
             apply(namespace, topic(names["drift"], config=CONFIG, driftPolicy="Report"))
+            apply(namespace, topic(names["awaiting"], approval="Manual"))
         elif index == DRIFT:
             set_config(admin, names["drift"], OUT_OF_BAND)
         elif index == FIX:
             kubectl("patch", "kafkatopic", names["stalled"], "-n", namespace, "--type=merge",
                     "-p", json.dumps({"spec": {"config": CONFIG}}))  # fmt: skip
-            kubectl("delete", "kafkatopic", names["unreachable"], "-n", namespace)
+            kubectl("delete", "kafkatopic", names["unreachable"], names["awaiting"], "-n", namespace)
             set_config(admin, names["drift"], CONFIG)
         elif index == HANDOVER:
             stop(operators[0])
