@@ -181,8 +181,10 @@ async def _sync(
             )
         plan = kind.plan(request, observation)
         facts = _facts(kind, request, observation, plan)
-    if failure is None and plan.blocker is not None and done and not blocked_before:
-        # The service took the changes and now shows what they broke (a flow NiFi cannot run).
+    undoable = any(not isinstance(change.undo(), str) for change in done)
+    if failure is None and plan.blocker is not None and undoable and not blocked_before:
+        # The service took the changes and now shows what they broke (a flow NiFi cannot run). Steps that
+        # undo themselves (a migration stops itself at the next pass) are left to do so.
         failure = Outcome.stalled(plan.blocker.reason, plan.blocker.message)
     if failure is not None and failure.phase is Phase.STALLED and done:
         # Refused or broken halfway: what was done goes back where the service allows it.
@@ -191,7 +193,9 @@ async def _sync(
         except kind.service_errors:
             return _with(failure, events, facts, kind.conditions(observation))
         facts = _facts(kind, request, observation, kind.plan(request, observation))
-        facts["rolledBackGeneration"] = request.body["metadata"]["generation"]
+        if undoable:
+            # Applying the same spec again would break the same way and be undone again: not until asked.
+            facts["rolledBackGeneration"] = request.body["metadata"]["generation"]
         failure = replace(failure, message=f"{failure.message} {rolled_back}")
         return _with(failure, (*events, note), facts, kind.conditions(observation))
     if failure is not None:

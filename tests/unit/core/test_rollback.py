@@ -58,17 +58,19 @@ async def test_a_rolled_back_generation_is_not_tried_again_until_a_reconcile_is_
     assert service.writes == 4
 
 
-async def test_what_cannot_be_undone_is_said_not_hidden() -> None:
+async def test_a_breakage_after_changes_that_cannot_be_undone_is_a_plain_stall_tried_again() -> None:
+    """Nothing to put back (a widget just made): no rollback is claimed, and the next pass tries again (a
+    migration step that broke is stopped by the migration's own next step)."""
     service = ToyService()
     kube = RecordingKube()
     controller = controller_with(WidgetKind(service), kube)
-    controller.on_watch_event(None, widget("a", value="poison"))  # created as poison: there is no before
+    controller.on_watch_event(None, widget("a", value="poison"))
     await reconcile(controller, kube, KEY)
 
     assert service.values["a"] == "poison"
-    assert kube.reasons() == ["Created", "RollbackIncomplete", "Poisoned"]
-    message = controller._store[KEY]["status"]["conditions"][0]["message"]
-    assert message.endswith("Not undone: created with value poison (a widget just made is kept).")
+    assert kube.reasons() == ["Created", "Poisoned"]
+    assert "rolledBackGeneration" not in controller._store[KEY]["status"]
+    assert not controller._stalled_until_new_generation(controller._store[KEY], None)
 
 
 async def test_a_change_that_works_is_not_rolled_back() -> None:
