@@ -124,12 +124,14 @@ def _held_copy(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _superseded_after_applying(held: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """A new generation replaces one whose spec was applied and confirmed."""
+    """A new generation replaces one whose spec was applied and confirmed. The spec is compared too: the API
+    server also bumps a custom resource's generation when its deletion starts."""
     generation = held["metadata"].get("generation")
     return (
         isinstance(generation, int)
         and new["metadata"].get("generation", generation) > generation
         and (held.get("status") or {}).get("lastAppliedGeneration") == generation
+        and held.get("spec") != new.get("spec")
     )
 
 

@@ -6,6 +6,7 @@ The same on the real servers, per kind, in tests/integration/test_rollback.py.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from controllers.core.controller import RECONCILE_REQUEST_ANNOTATION
@@ -133,6 +134,20 @@ async def test_creating_objects_records_nothing() -> None:
     controller = controller_with(WidgetKind(ToyService()), kube)
     controller.on_watch_event(None, widget("a", value="v1"))
     await reconcile(controller, kube, KEY)
+    assert kube.revisions == {}
+
+
+async def test_deleting_an_object_records_nothing() -> None:
+    """The API server bumps a custom resource's generation when its deletion starts; the spec did not change,
+    so nothing joins the history (a namespace being deleted refuses every new object, the revision too)."""
+    _, kube, controller = await applied_twice()
+    kube.revisions.clear()
+    held = controller._store[KEY]
+    deleting = widget("a", generation=held["metadata"]["generation"] + 1, version=99, value="v2")
+    deleting["status"] = dict(held["status"])
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-28T09:00:00Z"
+    controller.on_watch_event("MODIFIED", deleting)
+    await asyncio.gather(*controller._tasks)
     assert kube.revisions == {}
 
 
