@@ -283,21 +283,32 @@ async def _approval_gate(
 ) -> Outcome | tuple[Approval | None, tuple[EventNote, ...]]:
     """The approval these changes may go on under (None: they need none) and its Event, or the Outcome of
     waiting for one."""
-    generation = request.body["metadata"]["generation"]
-    required = approval_required(
-        request.key.namespace,
-        request.spec,
-        request.status,
-        request.policy,
-        generation=generation,
+    required = _required_approval(
+        request,
         spec_applied=request.spec_applied,
         destructive=[why for change in changes if (why := change.destructive()) is not None],
     )
     if required is None:
         return None, ()
+    generation = request.body["metadata"]["generation"]
     uid = request.body["metadata"]["uid"]
     lines = plan_lines(changes)
     return await _approved_or_waiting(kind, request, name, required, lines, change_digest(uid, generation, changes))
+
+
+def _required_approval(
+    request: ReconcileRequest[SpecT, StatusT], *, spec_applied: bool, destructive: list[str]
+) -> str | None:
+    """Why this object's changes wait for an approval (None: they need none)."""
+    return approval_required(
+        request.key.namespace,
+        request.spec,
+        request.status,
+        request.policy,
+        generation=request.body["metadata"]["generation"],
+        spec_applied=spec_applied,
+        destructive=destructive,
+    )
 
 
 async def _approved_or_waiting(
@@ -521,18 +532,14 @@ async def _deletion_gate(
     kind: Kind[SpecT, StatusT], request: ReconcileRequest[SpecT, StatusT], name: str
 ) -> Outcome | tuple[Approval | None, tuple[EventNote, ...]]:
     """A deletion is destructive: under the tenancy policy (or spec.approval: Manual) it waits for approval."""
-    generation = request.body["metadata"]["generation"]
-    required = approval_required(
-        request.key.namespace,
-        request.spec,
-        request.status,
-        request.policy,
-        generation=generation,
+    required = _required_approval(
+        request,
         spec_applied=True,  # no rollout to continue: a deletion is approved on its own
         destructive=[f"deleting {kind.noun} '{name}'"],
     )
     if required is None:
         return None, ()
+    generation = request.body["metadata"]["generation"]
     lines = [f"delete {kind.noun} '{name}' (deletionPolicy: Delete)"]
     digest = plan_digest(request.body["metadata"]["uid"], generation, ["Delete", *lines])
     return await _approved_or_waiting(kind, request, name, required, lines, digest)
