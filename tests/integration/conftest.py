@@ -306,8 +306,31 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failing test shows the operator's recent log beside its own error."""
     report: pytest.TestReport = yield
     if report.failed and _operators:
-        report.sections.append(("operator log (last 60 lines)", "\n".join(_operators[0].log().splitlines()[-60:])))
+        log = _operators[0].log()
+        report.sections.append(("operator log (last 60 lines)", "\n".join(log.splitlines()[-60:])))
+        if "Traceback" in log:
+            # Last, so that output cut to its end still shows them.
+            report.sections.append(("operator tracebacks (whole log)", tracebacks(log)))
     return report
+
+
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
+def tracebacks(log: str) -> str:
+    """Each logged traceback with the record that carried it: what a failure shows, even where only the end of
+    the output is kept (the whole log is in the report's section)."""
+    blocks: list[list[str]] = []
+    lines = log.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            block = lines[max(number - 1, 0) : number + 1]
+            for following in lines[number + 1 :]:
+                if LOG_RECORD.match(following):
+                    break
+                block.append(following)
+            blocks.append(block)
+    return "\n\n".join("\n".join(block) for block in blocks)
 
 
 @pytest.fixture(scope="session")
@@ -354,7 +377,7 @@ def operator(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     except subprocess.TimeoutExpired:
         process.kill()
     stopping = running.log()[before_stop:]
-    assert "Traceback" not in stopping, f"the operator logged an unexpected error at shutdown:\n{stopping}"
+    assert "Traceback" not in stopping, f"the operator logged an unexpected error at shutdown:\n{tracebacks(stopping)}"
 
 
 @pytest.fixture(autouse=True)
@@ -367,7 +390,7 @@ def no_traceback_from_this_test(request: pytest.FixtureRequest) -> Iterator[None
     start = len(running.log())
     yield
     logged = running.log()[start:]
-    assert "Traceback" not in logged, f"the operator logged an unexpected error during this test:\n{logged}"
+    assert "Traceback" not in logged, f"the operator logged an unexpected error during this test:\n{tracebacks(logged)}"
 
 
 @pytest.fixture
