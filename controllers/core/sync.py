@@ -209,6 +209,11 @@ async def _sync(
             Outcome.stalled(plan.blocker.reason, plan.blocker.message), events, facts, kind.conditions(observation)
         )
     if observation.resource_id is None or _unsettled(plan.changes):
+        if observation.resource_id is None:
+            # Made, and not shown yet (a replica behind the service's own record): its creation stays recorded,
+            # so the pass that sees it says Created again (the same Event) and does not adopt what it made.
+            creations = [_intent_entry(note, fields) for note, fields in said if note.reason == CREATED]
+            facts["pendingEvents"] = creations or None
         waiting = Outcome.progressing(
             f"Waiting for the service to show the changes to {kind.noun} '{name}'.",
             {},

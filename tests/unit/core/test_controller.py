@@ -352,6 +352,22 @@ async def test_changes_the_service_never_shows_stall_after_a_bounded_number_of_p
     assert service.writes == MAX_UNCONFIRMED_APPLIES + 1
 
 
+async def test_a_resource_the_service_shows_only_after_the_pass_that_created_it_is_not_then_adopted() -> None:
+    """Found at 10,000 topics: a broker behind Kafka's controller did not list a topic just created within the
+    check after applying; the next pass found it and announced an adoption of the topic it had made."""
+    service = ToyService(shows_writes=False)
+    kube = RecordingKube()
+    controller = controller_with(WidgetKind(service), kube)
+    controller.on_watch_event(None, widget("a", value="v1"))
+    await reconcile(controller, kube, KEY)
+    assert ready_reason(controller, KEY)[1] == "Progressing"
+    service.values["a"] = "v1"  # the service shows it now
+    await reconcile(controller, kube, KEY)
+    assert ready_reason(controller, KEY) == ("True", "Succeeded")
+    assert kube.reasons() == ["Created"]
+    assert controller._store[KEY]["status"].get("pendingEvents") is None
+
+
 async def test_while_status_writes_fail_nothing_is_changed_or_announced_and_afterwards_each_change_once() -> None:
     service = ToyService()
     kube = RecordingKube()
