@@ -248,6 +248,20 @@ class KafkaAdmin:
     async def delete(self, topic: str) -> None:
         await self._submit(self._delete, topic)
 
+    async def known_to_controller(self, topic: str) -> bool:
+        """Whether Kafka's controller has the topic. A describe is answered by a broker from its copy of the
+        cluster's metadata, which lags behind the controller in a burst of creations; a CreateTopics that only
+        validates is answered by the controller, and refused when the topic exists. Any other answer (no right
+        to create, say) proves nothing: False."""
+        self._count_call("create_topics_validate_only", 1)
+        self.last_used = time.monotonic()
+        futures = self._client().create_topics(
+            [NewTopic(topic, -1, -1)], validate_only=True, request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        await _all_done(futures.values())
+        error = futures[topic].exception()
+        return isinstance(error, KafkaException) and error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
     async def topic_names(self) -> tuple[str, frozenset[str]]:
         """The cluster id and the name of every topic on it (one Metadata request, off the event loop)."""
         self._count_call("list_topics", 1)

@@ -7,6 +7,7 @@ the Event vocabulary) is in controllers.core.sync.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -52,6 +53,8 @@ AUTHORIZATION_FAILURES = frozenset({"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHO
 REFUSED = "KafkaRefused"
 REPLICAS_REASSIGNED = "ReplicasReassigned"
 REASSIGNMENT_POLL_SECONDS = 2.0
+# Pauses before describing again a topic the controller has and a broker does not list yet.
+BROKER_CATCH_UP_PAUSES = (0.1, 0.3, 1.0)
 
 Request = ReconcileRequest[KafkaTopicSpec, KafkaTopicStatus]
 
@@ -90,8 +93,25 @@ class KafkaTopicKind:
     async def observe(self, client: KafkaAdmin, request: Request, *, applied: Sequence[Any]) -> Observation:
         # The keys the plan compares: those the spec sets, and those it set before (to reset them).
         config_keys = frozenset(request.spec.config) | frozenset(request.status.managed_config_keys)
-        observation = await client.observe(topic_name_of(request.body), config_keys)
+        name = topic_name_of(request.body)
+        observation = await client.observe(name, config_keys)
         topic = observation.topic
+        if topic is None and request.status.topic_id is not None:
+            # Taken for missing, a topic a lagging broker does not list yet would be created again and announced
+            # as corrected drift: the controller is asked, and the brokers given a moment to catch up.
+            for pause in BROKER_CATCH_UP_PAUSES:
+                if not await client.known_to_controller(name):
+                    break
+                await asyncio.sleep(pause)
+                observation = await client.observe(name, config_keys)
+                if observation.topic is not None:
+                    break
+            else:
+                raise KafkaUnavailable(
+                    f"a broker answered that topic '{name}' does not exist while Kafka's controller has it: the "
+                    "brokers have not caught up with the cluster's metadata yet"
+                )
+            topic = observation.topic
         if topic is None:
             return observation
         # Mid-reassignment a partition already lists its target replicas, so the replica
