@@ -354,9 +354,7 @@ class Controller(Generic[SpecT, StatusT]):
             self._queue.add(key, urgent=False)
 
     async def report_unmanaged_forever(self) -> None:
-        # Apart from the resync: listing an unreachable cluster's topics must not delay it. Its listings are
-        # background work, kept off the clients that serve changes.
-        URGENT.set(False)
+        # Apart from the resync: listing an unreachable cluster's topics must not delay it.
         while True:
             await asyncio.sleep(self._resync_interval)
             await self._report_unmanaged()

@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,7 +41,7 @@ from kafka.admin import ConfigResourceType, ConfigSourceType, KafkaAdminClient
 from kafka.net.compat import KafkaNetClient
 
 from controllers.core import metrics
-from controllers.core.batching import URGENT, Batcher
+from controllers.core.batching import Batcher
 from controllers.core.clients import ClientPool
 from controllers.core.connections import ClusterRefInvalid, Connection
 from controllers.kafkatopic.plan import AlterConfig, CreateTopic, IncreasePartitions, ReassignReplicas
@@ -189,13 +188,22 @@ class KafkaAdmin:
     def __init__(self, connection: Connection, *, linger: float) -> None:
         self.connection = connection
         self.last_used = time.monotonic()
-        # Per lane (urgent or background, as batching.URGENT says), librdkafka's per-broker request counts.
-        self._request_counts: dict[tuple[bool, str, str], int] = {}
-        # One client of each library per lane: a broker answers the requests of one connection in order, so a
-        # change's describe would otherwise wait behind a resync's describe of hundreds of topics.
-        self._clients: dict[bool, AdminClient] = {}
-        self._client_for(urgent=True)  # settings Kafka's client refuses are said now, not at the first call
-        self._kafka_python: dict[bool, Any] = {}  # kafka-python's KafkaAdminClient per lane, made on first use
+        self._request_counts: dict[tuple[str, str], int] = {}
+        try:
+            self._client = AdminClient(
+                {
+                    **connection.properties,
+                    "statistics.interval.ms": 1000,
+                    "stats_cb": self._count_requests,
+                    "error_cb": self._remember_error,
+                    "logger": logging.getLogger("infometis.librdkafka"),
+                }
+            )
+        except (KafkaException, ValueError, TypeError) as error:
+            raise ClusterRefInvalid(
+                connection.redact(f"{connection.name} holds settings Kafka's client refuses: {error}")
+            ) from None
+        self._kafka_python: Any = None  # kafka-python's KafkaAdminClient, made on first use
         self._kafka_python_lock = asyncio.Lock()
         self._last_client_error: tuple[float, str] | None = None
         self._cluster: tuple[float, ClusterFacts] | None = None
@@ -255,7 +263,7 @@ class KafkaAdmin:
         to create, say) proves nothing: False."""
         self._count_call("create_topics_validate_only", 1)
         self.last_used = time.monotonic()
-        futures = self._client().create_topics(
+        futures = self._client.create_topics(
             [NewTopic(topic, -1, -1)], validate_only=True, request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         await _all_done(futures.values())
@@ -267,7 +275,7 @@ class KafkaAdmin:
         self._count_call("list_topics", 1)
         try:
             with metrics.service_request("kafka", "list_topics", _error_code):
-                metadata = await asyncio.to_thread(self._client().list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
+                metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
         except KafkaException as error:
             raise _kafka_error(error) from None
         return metadata.cluster_id, frozenset(metadata.topics)
@@ -297,36 +305,11 @@ class KafkaAdmin:
 
     def poll(self) -> None:
         """Serve librdkafka's callbacks (statistics, logs)."""
-        for client in self._clients.values():
-            client.poll(0)
+        self._client.poll(0)
 
     def close(self) -> None:
-        for client in self._kafka_python.values():
-            client.close()
-
-    def _client(self) -> AdminClient:
-        """The calling lane's librdkafka client."""
-        return self._client_for(urgent=URGENT.get())
-
-    def _client_for(self, *, urgent: bool) -> AdminClient:
-        client = self._clients.get(urgent)
-        if client is None:
-            try:
-                client = AdminClient(
-                    {
-                        **self.connection.properties,
-                        "statistics.interval.ms": 1000,
-                        "stats_cb": partial(self._count_requests, urgent),
-                        "error_cb": self._remember_error,
-                        "logger": logging.getLogger("infometis.librdkafka"),
-                    }
-                )
-            except (KafkaException, ValueError, TypeError) as error:
-                raise ClusterRefInvalid(
-                    self.connection.redact(f"{self.connection.name} holds settings Kafka's client refuses: {error}")
-                ) from None
-            self._clients[urgent] = client
-        return client
+        if self._kafka_python is not None:
+            self._kafka_python.close()
 
     async def _submit(self, batcher: Batcher[Any, Any], item: Any) -> Any:
         self.last_used = time.monotonic()
@@ -349,7 +332,7 @@ class KafkaAdmin:
         try:
             with metrics.service_request("kafka", "describe_cluster", _error_code):
                 described = await asyncio.wrap_future(
-                    self._client().describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
+                    self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
                 )
         except KafkaException as error:
             raise _kafka_error(error) from None
@@ -358,7 +341,7 @@ class KafkaAdmin:
     async def _observe_batch(self, queries: list[TopicQuery]) -> dict[TopicQuery, Observation | Exception]:
         topics = sorted({query.name for query in queries})
         self._count_call("describe_topics", len(topics))
-        described_futures = self._client().describe_topics(
+        described_futures = self._client.describe_topics(
             TopicCollection(topics), request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         # The describe requests are already in flight in librdkafka; awaiting in turn
@@ -426,7 +409,7 @@ class KafkaAdmin:
         futures: dict[str, Future[Any]] = {}
         for chunk in record_bounded_chunks(changes, creation_records):
             self._count_call("create_topics", len(chunk))
-            futures |= self._client().create_topics(
+            futures |= self._client.create_topics(
                 [NewTopic(c.name, c.partitions, c.replication_factor, config=dict(c.config)) for c in chunk],
                 operation_timeout=REQUEST_TIMEOUT_SECONDS,
                 request_timeout=REQUEST_TIMEOUT_SECONDS,
@@ -438,7 +421,7 @@ class KafkaAdmin:
         futures: dict[str, Future[Any]] = {}
         for chunk in record_bounded_chunks(changes, lambda change: change.desired - change.current):
             self._count_call("create_partitions", len(chunk))
-            futures |= self._client().create_partitions(
+            futures |= self._client.create_partitions(
                 [NewPartitions(c.name, c.desired) for c in chunk],
                 operation_timeout=REQUEST_TIMEOUT_SECONDS,
                 request_timeout=REQUEST_TIMEOUT_SECONDS,
@@ -461,7 +444,7 @@ class KafkaAdmin:
             )
             for change in changes
         ]
-        futures = self._client().incremental_alter_configs(resources, request_timeout=REQUEST_TIMEOUT_SECONDS)
+        futures = self._client.incremental_alter_configs(resources, request_timeout=REQUEST_TIMEOUT_SECONDS)
         settled = {
             resource.name: outcome
             for resource, outcome in (await _settle("incremental_alter_configs", futures)).items()
@@ -470,7 +453,7 @@ class KafkaAdmin:
 
     async def _delete_batch(self, topics: list[str]) -> dict[str, Any]:
         self._count_call("delete_topics", len(topics))
-        futures = self._client().delete_topics(
+        futures = self._client.delete_topics(
             topics, operation_timeout=REQUEST_TIMEOUT_SECONDS, request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         settled = await _settle("delete_topics", futures)
@@ -524,26 +507,25 @@ class KafkaAdmin:
         Its constructor connects and waits for the cluster (up to the request
         timeout), so it is built off the event loop, and by one caller at a time.
         """
-        urgent = URGENT.get()
         async with self._kafka_python_lock:
-            if urgent not in self._kafka_python:
-                self._kafka_python[urgent] = await asyncio.to_thread(_kafka_python_admin, self.connection)
-            return self._kafka_python[urgent]
+            if self._kafka_python is None:
+                self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
+            return self._kafka_python
 
     # --- statistics -------------------------------------------------------------------
 
     def _remember_error(self, error: KafkaError) -> None:
         self._last_client_error = (time.monotonic(), error.str())
 
-    def _count_requests(self, urgent: bool, stats_json: str) -> None:
-        """One lane's client's cumulative per-broker request counts -> the Prometheus counter."""
+    def _count_requests(self, stats_json: str) -> None:
+        """librdkafka's cumulative per-broker request counts -> the Prometheus counter."""
         stats = json.loads(stats_json)
         for broker, broker_stats in stats.get("brokers", {}).items():
             for request, total in (broker_stats.get("req") or {}).items():
-                before = self._request_counts.get((urgent, broker, request), 0)
+                before = self._request_counts.get((broker, request), 0)
                 if total > before:
                     metrics.SERVICE_REQUESTS.labels("kafka", request).inc(total - before)
-                    self._request_counts[(urgent, broker, request)] = total
+                    self._request_counts[(broker, request)] = total
 
 
 def creation_records(change: CreateTopic) -> int:
