@@ -105,6 +105,10 @@ class KafkaUnavailable(Exception):
     """A transient failure: Kafka did not answer, or answered 'try again'."""
 
 
+class BrokersBehind(KafkaUnavailable):
+    """A broker does not list a topic Kafka's controller has: its copy of the metadata lags."""
+
+
 class TopicMissing(KafkaUnavailable):
     """The topic does not exist (or not yet, on the broker that answered)."""
 

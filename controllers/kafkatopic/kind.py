@@ -18,6 +18,7 @@ from controllers.core.kind import ReconcileRequest
 from controllers.core.outcome import EventNote, KindCondition, Outcome
 from controllers.core.policy import KindPolicy
 from controllers.kafkatopic.admin import (
+    BrokersBehind,
     KafkaAdmin,
     KafkaRefused,
     KafkaUnavailable,
@@ -107,9 +108,9 @@ class KafkaTopicKind:
                 if observation.topic is not None:
                     break
             else:
-                raise KafkaUnavailable(
-                    f"a broker answered that topic '{name}' does not exist while Kafka's controller has it: the "
-                    "brokers have not caught up with the cluster's metadata yet"
+                raise BrokersBehind(
+                    f"A broker does not list topic '{name}' while Kafka's controller has it: the brokers have not "
+                    "caught up with the cluster's metadata yet"
                 )
             topic = observation.topic
         if topic is None:
@@ -180,6 +181,9 @@ class KafkaTopicKind:
                     f"{error.code}: {error}"
                 ),
             )
+        if isinstance(error, BrokersBehind):
+            # Not a failure to warn about: the topic is there, and shows once the brokers catch up.
+            return Outcome.progressing(f"{error}; reading it again shortly.", {}, 1.0)
         if change is None:
             if isinstance(error, KafkaRefused):
                 return Outcome.retrying(redact(f"Kafka refused to describe topic '{name}' ({error.code}): {error}"))

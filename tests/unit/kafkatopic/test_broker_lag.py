@@ -14,14 +14,17 @@ from typing import Any
 
 import pytest
 
+from controllers.core.connections import Connection
+from controllers.core.outcome import Phase
 from controllers.kafkatopic import kind as kind_module
-from controllers.kafkatopic.admin import KafkaUnavailable
+from controllers.kafkatopic.admin import BrokersBehind
 from controllers.kafkatopic.kind import BROKER_CATCH_UP_PAUSES, KafkaTopicKind
 from controllers.kafkatopic.state import ClusterFacts, Observation, ObservedTopic
 
 CLUSTER = ClusterFacts("cluster-1", (1, 2, 3))
 SHOWN = Observation(ObservedTopic("orders", "id-1", ((1,),)), CLUSTER)
 NOT_LISTED = Observation(None, CLUSTER)
+CLIENT = SimpleNamespace(connection=Connection("default", {}, frozenset()))
 KIND = KafkaTopicKind(connections=None, admins=None, default_connection=None)  # type: ignore[arg-type]
 
 
@@ -70,10 +73,12 @@ async def test_a_known_topic_the_controller_lacks_too_is_missing_after_one_quest
     assert (brokers.describes, brokers.questions) == (1, 1)
 
 
-async def test_brokers_that_never_catch_up_make_the_pass_a_retry() -> None:
+async def test_brokers_still_behind_make_the_pass_progress_again_shortly_without_a_warning() -> None:
     brokers = LaggingBrokers(listed_after=99, controller_has=True)
-    with pytest.raises(KafkaUnavailable, match="have not caught up"):
+    with pytest.raises(BrokersBehind, match="have not caught up") as raised:
         await KIND.observe(brokers, request(topic_id="id-1"), applied=())  # type: ignore[arg-type]
+    outcome = KIND.failure(CLIENT, "orders", None, raised.value)  # type: ignore[arg-type]
+    assert (outcome.phase, outcome.requeue_after) == (Phase.PROGRESSING, 1.0)
 
 
 async def test_a_topic_this_object_never_saw_costs_no_question() -> None:
