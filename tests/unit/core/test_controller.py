@@ -18,7 +18,13 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import REGISTRY
 
-from controllers.core.controller import MAX_UNCONFIRMED_APPLIES, RELIST_AT_LEAST_EVERY_RESYNCS, Controller
+from controllers.core.controller import (
+    MAX_UNCONFIRMED_APPLIES,
+    RELIST_AT_LEAST_EVERY_RESYNCS,
+    RESYNC_SLICE,
+    RESYNC_SPREAD,
+    Controller,
+)
 from controllers.core.kind import Blocker
 from controllers.core.kube import KubeError, Listing
 from controllers.core.model import CommonSpec, CommonStatus, DriftItem
@@ -613,6 +619,44 @@ async def test_a_resync_relists_at_least_every_few_resyncs_for_a_watch_that_reli
     assert kube.listings == 0 and KEY in controller._store
     await controller.resync()
     assert kube.listings == 1 and KEY not in controller._store
+
+
+async def test_a_resync_starts_its_reconciles_a_slice_at_a_time_within_part_of_the_interval() -> None:
+    count = 2 * RESYNC_SLICE + RESYNC_SLICE // 2  # three slices, each pause a third of the spread
+    kind = WidgetKind(ToyService(values={f"w{i}": "v1" for i in range(count)}))  # in sync: one plan per pass
+    interval = 3.0
+    controller = Controller(
+        kind,  # type: ignore[arg-type]
+        RecordingKube(),  # type: ignore[arg-type]
+        resync_interval=interval,
+        max_concurrent=1000,
+        namespaces=(),
+        policy=KindPolicy(),
+    )
+    ready = {
+        "observedGeneration": 1,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Ready",
+                "message": "",
+                "observedGeneration": 1,
+                "lastTransitionTime": "2026-11-27T00:00:00Z",
+            }
+        ],
+    }
+    for i in range(count):
+        controller.on_watch_event("MODIFIED", widget(f"w{i}", status=ready))
+    background = asyncio.create_task(controller.run(urgent=False))
+    try:
+        await controller.resync()
+        await asyncio.sleep(interval * RESYNC_SPREAD / 3 / 2)
+        assert kind.plans == RESYNC_SLICE  # the first slice only, halfway through its pause
+        await asyncio.sleep(interval * RESYNC_SPREAD)
+        assert kind.plans == count  # all of them within the spread
+    finally:
+        background.cancel()
 
 
 async def test_a_relist_that_failed_is_tried_again_at_the_next_resync() -> None:
