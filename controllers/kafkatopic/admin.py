@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import ssl
+import sys
 import tempfile
 import threading
 import time
@@ -53,6 +55,9 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 # this age, so a resync costs one Metadata and one DescribeConfigs per batch.
 CLUSTER_FACTS_MAX_AGE_SECONDS = 10.0
 MAX_BATCH = 1000
+# What sys.getrefcount sees of a described topic's id inside release_leaked_topic_id when the client leaked
+# one: the description's attribute, the function's local name, getrefcount's argument, and the leak.
+LEAKED_TOPIC_ID_REFERENCES = 4
 # KRaft's controller refuses, as a whole, a request that would write more than 10,000
 # metadata records ("POLICY_VIOLATION: Unable to perform excessively large batch
 # operation"); a new topic writes one record, plus one per partition and one per config
@@ -353,6 +358,9 @@ class KafkaAdmin:
         cluster = await self._cluster_facts()
         described = await _settle("describe_topics", described_futures)
         found = {name: d for name, d in described.items() if not isinstance(d, TopicMissing)}
+        for description in found.values():
+            if not isinstance(description, Exception):
+                release_leaked_topic_id(description)
         keys_by_topic: dict[str, frozenset[str]] = {}
         for query in queries:
             if query.config_keys and not isinstance(found.get(query.name, TopicMissing()), Exception):
@@ -619,6 +627,21 @@ def _describe_topic_configs(client: Any, keys_by_topic: Mapping[str, frozenset[s
         return await client._manager.send(client._describe_configs_request(resources))
 
     return client._manager.run(describe)
+
+
+def release_leaked_topic_id(description: Any) -> None:
+    """Give back the reference confluent-kafka (2.16.1) leaks on each TopicDescription's topic id.
+
+    Its C code makes the topic id's Uuid object and never releases its own reference, so every topic
+    described stays in memory for good: one object per topic per resync (185 MB a day at 1,000 topics and
+    the default 30 s, and each one more for every full garbage collection to walk). The leak is seen, not
+    assumed: the Uuid has exactly one reference more than the description's own (and the local name and
+    the argument here), so a client that stops leaking is left alone, and each description is released
+    at most once however often it is asked.
+    """
+    topic_id = description.topic_id
+    if topic_id is not None and sys.getrefcount(topic_id) == LEAKED_TOPIC_ID_REFERENCES:
+        ctypes.pythonapi.Py_DecRef(ctypes.py_object(topic_id))
 
 
 def _observed_topic(described: Any, config: Mapping[str, ConfigValue]) -> ObservedTopic:
