@@ -31,6 +31,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from kubernetes import client, config
 
+from controllers.core.connections import Connection
+from controllers.kafkatopic.admin import KafkaAdmin
 from tests.integration import leftovers
 from tests.integration.helpers import REPO, kubectl, run_stack, stack_environment, wait_for
 from tests.integration.nifi import NiFi
@@ -171,6 +173,15 @@ def _delete_test_namespaces() -> int:
 @pytest.fixture(scope="session")
 def kafka_admin(stack: dict[str, str]) -> AdminClient:
     return AdminClient({"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]})
+
+
+@pytest.fixture
+def operator_kafka_admin(stack: dict[str, str]) -> Iterator[KafkaAdmin]:
+    """The operator's own edge to the stack's Kafka, without batching delays."""
+    connection = Connection("default", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]}, frozenset())
+    admin = KafkaAdmin(connection, linger=0)
+    yield admin
+    admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import gc
 from confluent_kafka import Uuid
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from controllers.core.connections import Connection
 from controllers.kafkatopic.admin import KafkaAdmin
 from tests.integration.helpers import unique
 
@@ -26,11 +25,9 @@ def topic_ids_in_memory() -> int:
 
 
 async def test_observing_a_topic_again_and_again_keeps_no_object_of_it(
-    stack: dict[str, str], kafka_admin: AdminClient
+    operator_kafka_admin: KafkaAdmin, kafka_admin: AdminClient
 ) -> None:
-    admin = KafkaAdmin(
-        Connection("default", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]}, frozenset()), linger=0
-    )
+    admin = operator_kafka_admin
     name = unique("memory")
     kafka_admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=30)
     try:
@@ -43,4 +40,3 @@ async def test_observing_a_topic_again_and_again_keeps_no_object_of_it(
         assert topic_ids_in_memory() == before
     finally:
         kafka_admin.delete_topics([name])[name].exception(timeout=30)
-        admin.close()

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from controllers.core.connections import Connection
 from controllers.kafkatopic.admin import KafkaAdmin
 from tests.integration.helpers import unique
 
 
 async def test_the_controller_says_whether_a_topic_exists_and_the_question_creates_nothing(
-    stack: dict[str, str], kafka_admin: AdminClient
+    operator_kafka_admin: KafkaAdmin, kafka_admin: AdminClient
 ) -> None:
-    admin = KafkaAdmin(
-        Connection("default", {"bootstrap.servers": stack["KAFKA_BOOTSTRAP_SERVERS"]}, frozenset()), linger=0
-    )
     name = unique("lag")
     try:
-        assert not await admin.known_to_controller(name)
+        assert not await operator_kafka_admin.known_to_controller(name)
         assert name not in kafka_admin.list_topics(timeout=15).topics  # asking validated a creation, made none
         kafka_admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=30)
-        assert await admin.known_to_controller(name)
+        assert await operator_kafka_admin.known_to_controller(name)
     finally:
         kafka_admin.delete_topics([name])[name].exception(timeout=30)
-        admin.close()
