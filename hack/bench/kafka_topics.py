@@ -59,6 +59,7 @@ from common import (  # noqa: E402  (hack/bench/common.py, beside this script)
     peak_rss_mb,
     print_table,
     ready_condition,
+    requests_by_type,
     say,
     scrape,
     stack_cpu_seconds,
@@ -75,6 +76,8 @@ from controllers.kafkatopic.model import RESOURCE  # noqa: E402
 GROUP, VERSION, PLURAL = RESOURCE.group, RESOURCE.version, RESOURCE.plural
 DESCRIBE_REQUESTS = ("Metadata", "DescribeConfigs", "DescribeCluster", "DescribeTopicPartitions")
 RESULTS = REPO / "bench-results"
+# The servers a KafkaTopic burst keeps busy besides the operator and the client.
+BURST_SERVERS = ("kube-apiserver", "etcd", "kafka-1", "kafka-2", "kafka-3")
 
 
 def topic_manifest(name: str, partitions: int = 1, retention_ms: str = "3600000") -> dict[str, Any]:
@@ -107,6 +110,7 @@ def percentile(values: list[float], fraction: float) -> float:
 class Floor:
     client_create_seconds: float  # N objects created with no operator running
     seconds: float  # batched CreateTopics + N status patches
+    cpu: dict[str, float]  # CPU-s by process over both steps: what the least work costs each server
 
 
 def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
@@ -116,6 +120,7 @@ def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
     names = [f"bench-floor-{run}-{i:05d}" for i in range(n)]
     client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
     try:
+        client_cpu_before, stack_cpu_before = time.process_time(), stack_cpu_seconds(BURST_SERVERS)
         started = time.monotonic()
         create_objects(namespace, PLURAL, [topic_manifest(name) for name in names])
         client_create = time.monotonic() - started
@@ -131,10 +136,20 @@ def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
         for future in futures.values():
             future.result(timeout=180)
         patch_statuses(namespace, uids)
-        return Floor(client_create, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        return Floor(client_create, seconds, cpu_by_process(client_cpu_before, stack_cpu_before))
     finally:
         delete_namespace(namespace)
         delete_topics(admin, names)
+
+
+def cpu_by_process(client_cpu_before: float, stack_cpu_before: dict[str, float]) -> dict[str, float]:
+    """CPU-s since the readings given: this client's, and each stack server's."""
+    stack_cpu_after = stack_cpu_seconds(BURST_SERVERS)
+    return {
+        "client": time.process_time() - client_cpu_before,
+        **{server: stack_cpu_after[server] - stack_cpu_before[server] for server in stack_cpu_after},
+    }
 
 
 def patch_statuses(namespace: str, uids: dict[str, str]) -> None:
@@ -286,15 +301,12 @@ class Result:
     operator_cpu_burst: float
     burst_cpu: dict[str, float]  # per process over the burst: the operator, this client, the stack's servers
     burst_writes: dict[str, float]
+    burst_kafka_requests: dict[str, float]  # the operator's, by request type
     idle_writes: float
     describes_per_100_per_resync: float
     cpu_per_resync: float
     peak_rss_mb: float
     latencies: Latencies | None
-
-
-# The servers a KafkaTopic burst keeps busy besides the operator and the client.
-BURST_SERVERS = ("kube-apiserver", "etcd", "kafka-1", "kafka-2", "kafka-3")
 
 
 def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
@@ -316,6 +328,7 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
         time.sleep(1)
         say(f"operator: applying {n} KafkaTopics at once")
         writes_before, cpu_before = apiserver_metrics(), cpu_seconds(operator.pid)
+        kafka_requests_before = requests_by_type(scrape(metrics_url), "kafka")
         client_cpu_before, stack_cpu_before = time.process_time(), stack_cpu_seconds(BURST_SERVERS)
         with profiled(operator.pid, f"burst-{n}", run, args.profile):
             started = time.monotonic()
@@ -324,12 +337,16 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
             say(f"operator: applied in {client_create:.1f}s; waiting for all Ready")
             ready_after_last_apply = wait_all_ready(namespace, PLURAL, n, timeout=900)
         operator_cpu_burst = cpu_seconds(operator.pid) - cpu_before
-        stack_cpu_after = stack_cpu_seconds(BURST_SERVERS)
-        burst_cpu = {
-            "operator": operator_cpu_burst,
-            "client": time.process_time() - client_cpu_before,
-            **{server: stack_cpu_after[server] - stack_cpu_before[server] for server in stack_cpu_after},
+        burst_cpu = {"operator": operator_cpu_burst, **cpu_by_process(client_cpu_before, stack_cpu_before)}
+        # librdkafka's statistics arrive every second: one more, so the last requests are counted.
+        time.sleep(1.5)
+        kafka_requests_after = requests_by_type(scrape(metrics_url), "kafka")
+        burst_kafka_requests = {
+            request: total - kafka_requests_before.get(request, 0.0)
+            for request, total in sorted(kafka_requests_after.items())
+            if total > kafka_requests_before.get(request, 0.0)
         }
+        say(f"Kafka requests over the burst: {burst_kafka_requests}")
         say("CPU over the burst: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in burst_cpu.items()))
         writes_after = apiserver_metrics()
         # The operator's writes: status patches of the kind (the client's creates are POSTs) and Events.
@@ -369,12 +386,17 @@ def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
         operator_cpu_burst=operator_cpu_burst,
         burst_cpu=burst_cpu,
         burst_writes=burst_writes,
+        burst_kafka_requests=burst_kafka_requests,
         idle_writes=idle_writes,
         describes_per_100_per_resync=idle_describes / args.idle_periods / (n / 100),
         cpu_per_resync=cpu_per_resync,
         peak_rss_mb=rss,
         latencies=latencies,
     )
+
+
+def by_process(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
 
 
 def rows(result: Result) -> list[tuple[str, str, str]]:
@@ -391,17 +413,19 @@ def rows(result: Result) -> list[tuple[str, str, str]]:
             "as low as the mandatory writes allow",
         ),
         ("floor: batched create + status patches", f"{floor.seconds:.1f} s", ""),
+        ("CPU over the floor, by process", by_process(floor.cpu), ""),
         ("operator: last apply -> all Ready", f"{result.ready_after_last_apply:.1f} s", ""),
         ("operator: first apply -> all Ready", f"{first_apply_to_ready:.1f} s", "< 90 s at 10,000"),
         ("operator CPU, first apply -> all Ready", f"{result.operator_cpu_burst:.1f} CPU-s", ""),
-        (
-            "CPU over the burst, by process",
-            ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.burst_cpu.items()),
-            "",
-        ),
+        ("CPU over the burst, by process", by_process(result.burst_cpu), ""),
         (
             "operator writes over the burst: status / Events",
             f"{result.burst_writes[PLURAL]:.0f} / {result.burst_writes['events']:.0f}",
+            "",
+        ),
+        (
+            "operator's Kafka requests over the burst",
+            ", ".join(f"{request} {count:.0f}" for request, count in result.burst_kafka_requests.items()),
             "",
         ),
         ("API-server writes in the no-op resyncs", f"{result.idle_writes:.0f}", "0"),
