@@ -3,10 +3,11 @@
 Measures, in one run so the ratios are comparable on a noisy machine:
   floor      a plain script: N KafkaTopic objects created with no operator running (timed: the
              client's create time alone), then one batched CreateTopics for the N topics and N
-             status patches - the least work any operator must do
+             status patches - the least work any operator must do - and each process's CPU over it
   operator   the operator started, N KafkaTopics applied at once (the client's create time with
              the operator running), then the time until every one is Ready at its generation,
-             the operator's CPU over it, and what it wrote to the API server
+             each process's CPU over it, what the operator wrote to the API server and its Kafka
+             requests by type
   idle       no-op resync periods: API-server writes (zero expected), Kafka describe requests,
              and the operator's CPU per resync
   latency    (--latency) one object at a time while idle: a new topic, a config change and a
