@@ -33,6 +33,7 @@ OWN_LOOPS = {
     "kafkatopic-permissions-check",
     "elasticsearchindex-permissions-check",
     "nififlow-permissions-check",
+    "heap-refreeze",
 }
 
 
