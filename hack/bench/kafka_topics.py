@@ -3,7 +3,8 @@
 Measures, in one run so the ratios are comparable on a noisy machine:
   floor      a plain script: N KafkaTopic objects created with no operator running (timed: the
              client's create time alone), then one batched CreateTopics for the N topics and N
-             status patches - the least work any operator must do - and each process's CPU over it
+             status patches - the least work any operator must do - then the intent and the Event
+             per object this operator's guarantees add, and each process's CPU over it all
   operator   the operator started, N KafkaTopics applied at once (the client's create time with
              the operator running), then the time until every one is Ready at its generation,
              each process's CPU over it, what the operator wrote to the API server and its Kafka
@@ -35,7 +36,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,19 @@ def percentile(values: list[float], fraction: float) -> float:
 class Floor:
     client_create_seconds: float  # N objects created with no operator running
     seconds: float  # batched CreateTopics + N status patches
-    cpu: dict[str, float]  # CPU-s by process over both steps: what the least work costs each server
+    guarantee_seconds: float  # then the writes the guarantees add: an intent and an Event per object
+    cpu: dict[str, float]  # CPU-s by process over all three steps: what the least work costs each server
+
+    @property
+    def with_guarantees_seconds(self) -> float:
+        return self.client_create_seconds + self.seconds + self.guarantee_seconds
 
 
 def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
     """N objects with no operator (timed: the client alone), then one batched CreateTopics and one
-    status patch per object, as fast as this client goes."""
+    status patch per object, then the two writes per object the operator's guarantees add (the
+    intent it records before changing Kafka, the Event it posts after), each step as fast as this
+    client goes."""
     namespace = f"bench-floor-{run}"
     names = [f"bench-floor-{run}-{i:05d}" for i in range(n)]
     client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
@@ -126,7 +134,7 @@ def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
         create_objects(namespace, PLURAL, [topic_manifest(name) for name in names])
         client_create = time.monotonic() - started
         listed = client.CustomObjectsApi().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        uids = {item["metadata"]["name"]: item["metadata"]["uid"] for item in listed["items"]}
+        involved = {item["metadata"]["name"]: item for item in listed["items"]}
         started = time.monotonic()
         futures = {}
         for start in range(0, n, 1000):  # Kafka refuses a request of more than 10,000 metadata records
@@ -136,9 +144,12 @@ def measure_floor(admin: AdminClient, run: str, n: int) -> Floor:
             )
         for future in futures.values():
             future.result(timeout=180)
-        patch_statuses(namespace, uids)
+        write_each(namespace, involved, write_ready_status)
         seconds = time.monotonic() - started
-        return Floor(client_create, seconds, cpu_by_process(client_cpu_before, stack_cpu_before))
+        started = time.monotonic()
+        write_each(namespace, involved, write_intent_and_event)
+        guarantee_seconds = time.monotonic() - started
+        return Floor(client_create, seconds, guarantee_seconds, cpu_by_process(client_cpu_before, stack_cpu_before))
     finally:
         delete_namespace(namespace)
         delete_topics(admin, names)
@@ -153,24 +164,42 @@ def cpu_by_process(client_cpu_before: float, stack_cpu_before: dict[str, float])
     }
 
 
-def patch_statuses(namespace: str, uids: dict[str, str]) -> None:
-    async def patch_all() -> None:
+FloorWrite = Callable[[KubeApi, ObjectKey, dict[str, Any]], Awaitable[None]]
+
+
+def write_each(namespace: str, objects: dict[str, dict[str, Any]], write: FloorWrite) -> None:
+    """`write` for every object, 32 at a time."""
+
+    async def write_all() -> None:
         kube = KubeApi.from_environment()
         slots = asyncio.Semaphore(32)
 
-        async def patch(name: str) -> None:
+        async def one(name: str) -> None:
             async with slots:
-                await kube.replace_status(
-                    RESOURCE,
-                    ObjectKey(namespace, name),
-                    uids[name],
-                    {"observedGeneration": 1, "conditions": [ready_condition()]},
-                )
+                await write(kube, ObjectKey(namespace, name), objects[name])
 
-        await asyncio.gather(*(patch(name) for name in uids))
+        await asyncio.gather(*(one(name) for name in objects))
         await kube.close()
 
-    asyncio.run(patch_all())
+    asyncio.run(write_all())
+
+
+async def write_ready_status(kube: KubeApi, key: ObjectKey, body: dict[str, Any]) -> None:
+    status = {"observedGeneration": 1, "conditions": [ready_condition()]}
+    await kube.replace_status(RESOURCE, key, body["metadata"]["uid"], status)
+
+
+async def write_intent_and_event(kube: KubeApi, key: ObjectKey, body: dict[str, Any]) -> None:
+    """A status write the size of the operator's intent, and the Event it announces."""
+    message = f"Topic '{key.name}' created with 1 partitions, replication factor 1, config retention.ms=3600000."
+    event_id = "floor"
+    intent = {
+        "observedGeneration": 1,
+        "conditions": [ready_condition()],
+        "pendingEvents": [{"reason": "Created", "message": message, "eventId": event_id, "fields": []}],
+    }
+    await kube.replace_status(RESOURCE, key, body["metadata"]["uid"], intent)
+    await kube.record_event(body, RESOURCE, reason="Created", message=message, warning=False, event_id=event_id)
 
 
 # --- single-object latency ---------------------------------------------------------------------
@@ -312,9 +341,15 @@ class Result:
 
 def run_size(admin: AdminClient, n: int, args: argparse.Namespace) -> Result:
     run = uuid.uuid4().hex[:6]
-    say(f"floor: {n} objects with no operator, then {n} topics in one CreateTopics and {n} status patches")
+    say(
+        f"floor: {n} objects with no operator, {n} topics in batched CreateTopics, {n} status patches, "
+        "then an intent and an Event per object"
+    )
     floor = measure_floor(admin, run, n)
-    say(f"floor: client create {floor.client_create_seconds:.1f}s; create + patches {floor.seconds:.1f}s")
+    say(
+        f"floor: client create {floor.client_create_seconds:.1f}s; create + patches {floor.seconds:.1f}s; "
+        f"intents + Events {floor.guarantee_seconds:.1f}s"
+    )
 
     namespace = f"bench-{run}"
     client.CoreV1Api().create_namespace({"metadata": {"name": namespace}})
@@ -414,6 +449,8 @@ def rows(result: Result) -> list[tuple[str, str, str]]:
             "as low as the mandatory writes allow",
         ),
         ("floor: batched create + status patches", f"{floor.seconds:.1f} s", ""),
+        ("floor: then an intent and an Event per object", f"{floor.guarantee_seconds:.1f} s", ""),
+        ("floor with the guarantees' writes, in all", f"{floor.with_guarantees_seconds:.1f} s", ""),
         ("CPU over the floor, by process", by_process(floor.cpu), ""),
         ("operator: last apply -> all Ready", f"{result.ready_after_last_apply:.1f} s", ""),
         ("operator: first apply -> all Ready", f"{first_apply_to_ready:.1f} s", "< 90 s at 10,000"),
