@@ -33,7 +33,6 @@ OWN_LOOPS = {
     "kafkatopic-permissions-check",
     "elasticsearchindex-permissions-check",
     "nififlow-permissions-check",
-    "heap-refreeze",
 }
 
 
