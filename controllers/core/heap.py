@@ -25,8 +25,7 @@ def refreeze() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-    # Not gc.get_freeze_count(): it walks every frozen object (1.4 % of a resync's CPU at 2,000 topics).
-    log.debug("heap collected and frozen in %.3fs", time.monotonic() - started)
+    log.debug("heap collected and frozen in %.3fs: %d objects", time.monotonic() - started, gc.get_freeze_count())
 
 
 async def refreeze_forever(interval: float) -> None:
