@@ -19,7 +19,6 @@ from controllers.core import metrics
 from controllers.core.connections import Connection, Connections
 from controllers.core.controller import Controller
 from controllers.core.health import PROBE_TIMEOUT_SECONDS, Health, Reachability, serve
-from controllers.core.heap import refreeze_forever
 from controllers.core.kind import Kind
 from controllers.core.kopf_retries import RETRY_FOREVER, quiet_unavailable_retries
 from controllers.core.kube import KubeApi
@@ -260,8 +259,6 @@ async def run(settings: Settings) -> None:
         controller_loops[f"{name}-resync-worker"] = partial(controller.run, urgent=False)
         controller_loops[f"{name}-resync"] = controller.resync_forever
         controller_loops[f"{name}-unmanaged-report"] = controller.report_unmanaged_forever
-    # Once a resync interval: what every resync walks stays out of the full collections in between.
-    controller_loops["heap-refreeze"] = partial(refreeze_forever, settings.resync_interval)
     # Created before kopf starts, so kopf leaves them to us at shutdown.
     background += _keep_running(health, controller_loops)
     try:
