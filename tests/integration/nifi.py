@@ -72,6 +72,16 @@ class NiFi:
         processors = snapshot["processGroupStatus"]["aggregateSnapshot"]["processorStatusSnapshots"]
         return {p["processorStatusSnapshot"]["name"]: p["processorStatusSnapshot"]["runStatus"] for p in processors}
 
+    def flowfiles_in(self, group_id: str, processor: str) -> int:
+        """How many flowfiles PROCESSOR took in over NiFi's last five minutes."""
+        snapshot = self.call("GET", f"/flow/process-groups/{group_id}/status?recursive=true")
+        processors = snapshot["processGroupStatus"]["aggregateSnapshot"]["processorStatusSnapshots"]
+        return next(
+            int(p["processorStatusSnapshot"]["flowFilesIn"])
+            for p in processors
+            if p["processorStatusSnapshot"]["name"] == processor
+        )
+
     def queued(self, group_id: str) -> int:
         snapshot = self.call("GET", f"/flow/process-groups/{group_id}/status?recursive=true")
         return int(snapshot["processGroupStatus"]["aggregateSnapshot"]["flowFilesQueued"])

@@ -237,6 +237,13 @@ def test_a_flow_replacement_waits_and_applies_exactly_the_approved_plan(
     assert nifi.group_named(name) is None
     approve(namespace, "NiFiFlow", name, plan["digest"], user=None)
     group_id = wait_ready(namespace, name, plural=FLOWS, timeout=90)["status"]["processGroupId"]
+    # The generator's first flowfile (sent when it starts; the next is a minute away) has gone through, so the
+    # change below is planned as a replacement, not as a drain of that flowfile first.
+    wait_for(
+        lambda: nifi.flowfiles_in(group_id, "Log") >= 1 and nifi.queued(group_id) == 0,
+        timeout=60,
+        what="the first flowfile through the flow",
+    )
 
     changed = copy.deepcopy(definition)
     next(p for p in changed["flowContents"]["processors"] if p["name"] == "Tag")["properties"]["added"] = "yes"
