@@ -200,6 +200,8 @@ class Controller(Generic[SpecT, StatusT]):
         # Whether the watch listed the objects since the last relist (it restarted: deletions may be unseen).
         self._watch_listed = False
         self._resyncs_since_relist = 0
+        # Per object the last listing showed newer than the watch had brought: the version it showed.
+        self._unbrought: dict[ObjectKey, str] = {}
         # Per object: the ChangeApprovals naming it, by their name.
         self._approvals: dict[ObjectKey, dict[str, Approval]] = {}
         # Revisions not recorded yet (the API server refused or was away), tried again at the object's next pass.
@@ -422,7 +424,8 @@ class Controller(Generic[SpecT, StatusT]):
         )
 
     async def _relist(self) -> bool:
-        """Forget the objects a full listing no longer has; False if the listing failed."""
+        """Forget the objects a full listing no longer has, and take up the changes the watch did not bring;
+        False if the listing failed."""
         try:
             listings = [await self._kube.list_versions(self.kind.resource, ns) for ns in self._namespaces or (None,)]
         except KubeError as error:
@@ -433,7 +436,43 @@ class Controller(Generic[SpecT, StatusT]):
         for listing in listings:
             for key in self.forget_vanished(listing):
                 self._about(key).info("deleted while the watch was away; forgotten")
+        await self._take_up_unbrought({key: v for listing in listings for key, v in listing.versions.items()})
         return True
+
+    async def _take_up_unbrought(self, listed: Mapping[ObjectKey, str]) -> None:
+        """Read and queue each object two listings in a row showed at a version the watch never brought.
+
+        kopf's watch can stop without a word (nolar/kopf#1276); then new objects and changes would wait for
+        good. Once is not enough to tell: the watch may only be behind the listing. Twice, a relist apart, the
+        same version of an object the watch never brought means it stopped: the object is read and handled as
+        the watch would have, and the gap is reported, so the operator goes on, only slower, until restarted.
+        """
+        unbrought = {
+            key: version
+            for key, version in listed.items()
+            if key not in self._store or _version(self._store[key]) < _version_number(version)
+        }
+        missed = sorted(key for key, version in unbrought.items() if self._unbrought.get(key) == version)
+        self._unbrought = {key: version for key, version in unbrought.items() if key not in missed}
+        if not missed:
+            return
+        metrics.WATCH_MISSED.labels(self.kind.resource.kind).inc(len(missed))
+        shown = ", ".join(f"{k.namespace}/{k.name}" for k in missed[:20]) + (" and more" if len(missed) > 20 else "")
+        self._log.warning(
+            "the watch did not bring %d change(s) of %s that two listings showed (%s): read and handled now; "
+            "if this repeats, the watch has stopped and a restart of the operator starts it again",
+            len(missed),
+            self.kind.resource.plural,
+            shown,
+        )
+        for key in missed:
+            try:
+                body = await self._kube.read_object(self.kind.resource, key)
+            except KubeError as error:
+                self._about(key).debug("could not read it (the next listing tries again): %s", error)
+                continue
+            if body is not None:
+                self.on_watch_event("MODIFIED", body)
 
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()

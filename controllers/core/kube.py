@@ -146,6 +146,10 @@ class KubeApi:
     def _object_path(resource: ResourceInfo, key: ObjectKey) -> str:
         return f"/apis/{resource.group}/{resource.version}/namespaces/{key.namespace}/{resource.plural}/{key.name}"
 
+    async def read_object(self, resource: ResourceInfo, key: ObjectKey) -> dict[str, Any] | None:
+        """The object as the API server has it now; None if it is gone."""
+        return await self._request("GET", self._object_path(resource, key))
+
     async def list_versions(self, resource: ResourceInfo, namespace: str | None) -> Listing:
         """Every object's resourceVersion, from one consistent listing (paged), metadata only."""
         where = f"/namespaces/{namespace}" if namespace else ""

@@ -81,6 +81,12 @@ SERVICE_REQUEST_ERRORS = Counter(
     "Kafka's error name, or 'unavailable' when the service did not answer.",
     ["service", "operation", "code"],
 )
+WATCH_MISSED = Counter(
+    "infometis_watch_missed_changes_total",
+    "Object changes two listings showed that the watch never brought, taken up from the listing, by kind "
+    "(more than 0: the watch has stopped, and changes wait for a relist until the operator restarts).",
+    ["kind"],
+)
 QUEUE_DEPTH = Gauge("infometis_workqueue_depth", "Objects waiting in the work queue, by kind.", ["kind"])
 QUEUE_RETRIES = Counter(
     "infometis_workqueue_retries_total", "Objects queued again with backoff after a failed pass, by kind.", ["kind"]

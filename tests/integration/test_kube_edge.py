@@ -7,6 +7,7 @@ import pytest
 
 from controllers.core.kube import KubeApi, KubeError
 from controllers.core.objects import ObjectKey, ResourceInfo
+from tests.integration.conftest import RunningOperator
 from tests.integration.helpers import (
     GROUP,
     PLURAL,
@@ -61,3 +62,18 @@ async def test_an_event_with_a_stable_id_posted_twice_is_one_event(
     finally:
         await kube.close()
     assert [e["reason"] for e in events(namespace, name) if e["reason"] == "Announced"] == ["Announced"]
+
+
+async def test_the_operator_may_read_one_object_of_its_kind_as_a_relist_does_for_a_change_the_watch_missed(
+    operator: RunningOperator, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = unique("read")
+    uid = create(namespace, name)
+    monkeypatch.setenv("KUBECONFIG", str(operator.kubeconfig))  # the operator's ServiceAccount and roles
+    kube = KubeApi.from_environment()
+    try:
+        body = await kube.read_object(RESOURCE, ObjectKey(namespace, name))
+        assert body is not None and body["metadata"]["uid"] == uid
+        assert await kube.read_object(RESOURCE, ObjectKey(namespace, unique("absent"))) is None
+    finally:
+        await kube.close()

@@ -1,11 +1,12 @@
 """The operator's roles in config/kustomize/base grant each controller exactly the calls it makes.
 
 What each controller calls: kopf lists and watches its kind, the resync lists
-its metadata, core/kube.py patches finalizers and status and creates Events,
-core/connections.py and core/references.py get Secrets (and, for NiFi flow
-definitions, ConfigMaps), and leader election gets, creates and updates its
-Lease. The integration suite runs the operator under these same roles, so a
-rule missing here fails it; this test fails on a rule too many.
+its metadata (and gets an object the watch did not bring), core/kube.py
+patches finalizers and status and creates Events, core/connections.py and
+core/references.py get Secrets (and, for NiFi flow definitions, ConfigMaps),
+and leader election gets, creates and updates its Lease. The integration suite
+runs the operator under these same roles, so a rule missing here fails it;
+this test fails on a rule too many.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def grants(role: dict[str, Any]) -> Grants:
 def expected_cluster_grants(controller: str) -> Grants:
     plural = KINDS[controller]
     expected: Grants = {
-        ("infometis.io", plural, ""): {"list", "watch", "patch"},
+        ("infometis.io", plural, ""): {"get", "list", "watch", "patch"},
         ("infometis.io", f"{plural}/status", ""): {"patch"},
         ("", "events", ""): {"create"},
         ("", "secrets", ""): {"get"},

@@ -595,6 +595,47 @@ class CountingListingKube(RecordingKube):
         return Listing("100", dict(self.versions))
 
 
+class ReadableListingKube(CountingListingKube):
+    """Also answers a read of one object, from `objects` (what the API server holds)."""
+
+    def __init__(self, objects: dict[ObjectKey, dict[str, Any]]) -> None:
+        super().__init__({key: body["metadata"]["resourceVersion"] for key, body in objects.items()})
+        self.objects = objects
+        self.reads: list[ObjectKey] = []
+
+    async def read_object(self, resource: ResourceInfo, key: ObjectKey) -> dict[str, Any] | None:
+        self.reads.append(key)
+        return self.objects.get(key)
+
+
+async def test_a_change_the_watch_never_brought_is_taken_up_at_the_second_listing_that_shows_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A watch that stopped without a word (kopf's can) must not leave objects unreconciled for good."""
+    missed = ObjectKey("ns", "b")
+    kube = ReadableListingKube({KEY: widget("a", version=10), missed: widget("b", version=11)})
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event(None, widget("a", version=10))  # the watch listed "a", then brought nothing more
+    await controller._relist()
+    assert missed not in controller._store and kube.reads == []  # the watch may only be behind: not yet
+    await controller._relist()
+    assert kube.reads == [missed] and missed in controller._store
+    assert controller._queue._queued.get(missed) is True  # reconciled as a change, not at the next resync
+    assert "the watch did not bring 1 change" in caplog.text and "ns/b" in caplog.text
+    await controller._relist()
+    assert kube.reads == [missed]  # taken up once
+
+
+async def test_a_change_the_watch_brought_between_two_listings_is_not_read_again() -> None:
+    kube = ReadableListingKube({KEY: widget("a", version=11)})
+    controller = controller_with(WidgetKind(ToyService()), kube)
+    controller.on_watch_event(None, widget("a", version=10))
+    await controller._relist()
+    controller.on_watch_event("MODIFIED", widget("a", version=11))  # the watch was behind, not stopped
+    await controller._relist()
+    assert kube.reads == []
+
+
 async def test_a_resync_relists_only_after_the_watch_listed_again() -> None:
     kube = CountingListingKube({KEY: "10"})
     controller = controller_with(WidgetKind(ToyService()), kube)
