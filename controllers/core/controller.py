@@ -74,6 +74,10 @@ RELIST_AT_LEAST_EVERY_RESYNCS = 10
 # meanwhile (3x its time on two cores); a slice of 100 still reaches the service in batches.
 RESYNC_SLICE = 100
 RESYNC_SPREAD = 0.5
+# The longest one pass may take: every service call has a timeout of its own (15-120 s), so a pass that runs
+# this long waits on something that will never answer, and would hold its object for good. Cut short, it is
+# retried like any failed pass (the intent recorded before a change makes that as safe as a crash).
+RECONCILE_DEADLINE_SECONDS = 600.0
 # Passes in a row that apply changes the service then does not show, before the
 # object stalls instead of applying them again (and announcing it each time).
 MAX_UNCONFIRMED_APPLIES = 5
@@ -476,13 +480,22 @@ class Controller(Generic[SpecT, StatusT]):
 
     async def _process(self, key: ObjectKey, slots: asyncio.Semaphore) -> None:
         started = time.monotonic()
+        deadline = asyncio.timeout(RECONCILE_DEADLINE_SECONDS)
         try:
             if not self._leading():
                 return  # the leader election ends the process; the next leader reconciles this object
-            await self.reconcile(key)
+            async with deadline:
+                await self.reconcile(key)
         except Exception:
             # The loop must outlive any bug or surprise: log it and retry later.
-            self._about(key).exception("reconcile failed unexpectedly; retrying with backoff")
+            if deadline.expired():
+                self._about(key).error(
+                    "a pass took longer than %.0fs and was cut short (a call that never returned); retrying with "
+                    "backoff",
+                    RECONCILE_DEADLINE_SECONDS,
+                )
+            else:
+                self._about(key).exception("reconcile failed unexpectedly; retrying with backoff")
             self._retry(key)
         finally:
             metrics.RECONCILE_SECONDS.labels(self.kind.resource.kind).observe(time.monotonic() - started)

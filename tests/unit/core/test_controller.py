@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import pytest
 from prometheus_client import REGISTRY
 
+from controllers.core import controller as controller_module
 from controllers.core.controller import (
     MAX_UNCONFIRMED_APPLIES,
     RELIST_AT_LEAST_EVERY_RESYNCS,
@@ -566,6 +567,29 @@ async def test_a_creation_cut_short_twice_in_a_row_is_still_announced() -> None:
     third.on_watch_event(None, widget("a", generation=2, status=kube.statuses[-1], value="v2"))
     await reconcile(third, kube, KEY)
     assert sorted(kube.reasons()) == ["Created", "Updated"]
+
+
+async def test_a_pass_that_never_ends_is_cut_short_at_its_deadline_and_retried(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service call that never returns (no answer, no timeout) must not hold its object for good."""
+    monkeypatch.setattr(controller_module, "RECONCILE_DEADLINE_SECONDS", 0.05)
+    kind = WidgetKind(ToyService())
+
+    async def observe_forever(client: ToyService, request: Any, *, applied: Sequence[Any]) -> Seen:
+        await asyncio.Event().wait()
+        raise AssertionError("never reached")
+
+    kind.observe = observe_forever  # type: ignore[method-assign]
+    controller = controller_with(kind, RecordingKube())
+    controller.on_watch_event(None, widget("a"))
+    key = await controller._queue.get()
+    slots = asyncio.Semaphore(1)
+    await slots.acquire()
+    await asyncio.wait_for(controller._process(key, slots), timeout=5)
+    assert KEY in controller._queue._timers  # queued again, with backoff
+    assert not slots.locked() and KEY not in controller._queue._processing
+    assert "took longer than 0s and was cut short" in caplog.text and "Traceback" not in caplog.text
 
 
 class ListingKube(RecordingKube):
