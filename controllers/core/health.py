@@ -150,11 +150,21 @@ class Reachability:
         interval: float = PROBE_INTERVAL_SECONDS,
         timeout: float = PROBE_TIMEOUT_SECONDS,
     ) -> None:
-        """Call `probe` every `interval` seconds; an exception (or `timeout`) counts as a failure, in its words."""
+        """Call `probe` every `interval` seconds; an exception (or `timeout`) counts as a failure, in its words.
+
+        A timeout is believed the second time in a row only: when the operator's own event loop is held up
+        for longer than `timeout` (the process starved of CPU, a log write waiting on a busy disk), every
+        probe times out at once though each dependency had answered; asked again at once, it answers."""
         while True:
             try:
-                async with asyncio.timeout(timeout):
-                    await probe()
+                for attempt in (1, 2):
+                    try:
+                        async with asyncio.timeout(timeout):
+                            await probe()
+                        break
+                    except TimeoutError:
+                        if attempt == 2:
+                            raise
             except TimeoutError:
                 self.failed(f"no answer within {timeout:.0f}s")
             except Exception as error:
