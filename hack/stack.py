@@ -550,10 +550,26 @@ def start(server: Server) -> None:
     say(f"started {server.name} (pid {process.pid}, log {server.log_file})")
 
 
+def exited(server: Server) -> bool:
+    """Whether the process just started has ended (gone, or a zombie not reaped yet).
+
+    Not `running_pid`: until a started process has exec'd, and for a moment while it execs from one
+    program to the next (the node's unshare -> sh -> kubelet), its command line does not name STATE;
+    a loaded machine made that long enough for a start to be taken for a failure (a fresh-clone run
+    of test_node.py: "node exited during start"), though the node came up.
+    """
+    try:
+        pid = int(server.pid_file.read_text())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
 def wait_ready(server: Server) -> None:
     deadline = time.monotonic() + server.ready_timeout
     while not server.ready():
-        if not running_pid(server):
+        if exited(server):
             tail = server.log_file.read_text(errors="replace").splitlines()[-25:]
             raise SystemExit(f"{server.name} exited during start; last log lines:\n" + "\n".join(tail))
         if time.monotonic() > deadline:
