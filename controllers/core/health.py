@@ -157,14 +157,12 @@ class Reachability:
         probe times out at once though each dependency had answered; asked again at once, it answers."""
         while True:
             try:
-                for attempt in (1, 2):
-                    try:
-                        async with asyncio.timeout(timeout):
-                            await probe()
-                        break
-                    except TimeoutError:
-                        if attempt == 2:
-                            raise
+                try:
+                    async with asyncio.timeout(timeout):
+                        await probe()
+                except TimeoutError:
+                    async with asyncio.timeout(timeout):  # asked again at once: see above
+                        await probe()
             except TimeoutError:
                 self.failed(f"no answer within {timeout:.0f}s")
             except Exception as error:

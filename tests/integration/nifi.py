@@ -67,24 +67,23 @@ class NiFi:
         entity = self.processors(group_id)[processor]
         self.call("PUT", f"/processors/{entity['id']}/run-status", {"revision": entity["revision"], "state": "STOPPED"})
 
-    def run_status(self, group_id: str) -> dict[str, str]:
+    def _status(self, group_id: str) -> dict[str, Any]:
+        """The group's aggregate status snapshot, its child groups included."""
         snapshot = self.call("GET", f"/flow/process-groups/{group_id}/status?recursive=true")
-        processors = snapshot["processGroupStatus"]["aggregateSnapshot"]["processorStatusSnapshots"]
-        return {p["processorStatusSnapshot"]["name"]: p["processorStatusSnapshot"]["runStatus"] for p in processors}
+        return dict(snapshot["processGroupStatus"]["aggregateSnapshot"])
+
+    def _processors(self, group_id: str) -> list[dict[str, Any]]:
+        return [p["processorStatusSnapshot"] for p in self._status(group_id)["processorStatusSnapshots"]]
+
+    def run_status(self, group_id: str) -> dict[str, str]:
+        return {p["name"]: p["runStatus"] for p in self._processors(group_id)}
 
     def flowfiles_in(self, group_id: str, processor: str) -> int:
         """How many flowfiles PROCESSOR took in over NiFi's last five minutes."""
-        snapshot = self.call("GET", f"/flow/process-groups/{group_id}/status?recursive=true")
-        processors = snapshot["processGroupStatus"]["aggregateSnapshot"]["processorStatusSnapshots"]
-        return next(
-            int(p["processorStatusSnapshot"]["flowFilesIn"])
-            for p in processors
-            if p["processorStatusSnapshot"]["name"] == processor
-        )
+        return next(int(p["flowFilesIn"]) for p in self._processors(group_id) if p["name"] == processor)
 
     def queued(self, group_id: str) -> int:
-        snapshot = self.call("GET", f"/flow/process-groups/{group_id}/status?recursive=true")
-        return int(snapshot["processGroupStatus"]["aggregateSnapshot"]["flowFilesQueued"])
+        return int(self._status(group_id)["flowFilesQueued"])
 
     def context(self, name: str) -> dict[str, Any] | None:
         for entity in self.call("GET", "/flow/parameter-contexts")["parameterContexts"]:
