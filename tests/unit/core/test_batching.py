@@ -118,7 +118,10 @@ async def test_a_batch_waits_for_a_slow_call_at_most_the_linger() -> None:
     first = asyncio.ensure_future(batcher.submit("a"))
     await gate.started.wait()
     second = asyncio.ensure_future(batcher.submit("b"))
-    await asyncio.sleep(0.2)
+    for _ in range(500):  # the first call is still held: the second goes out once the linger is over
+        if len(gate.calls) == 2:
+            break
+        await asyncio.sleep(0.01)
     assert gate.calls == [["a"], ["b"]]
     gate.release.set()
     assert await asyncio.wait_for(asyncio.gather(first, second), 1) == ["a", "b"]

@@ -494,7 +494,10 @@ async def test_an_instance_slow_to_list_does_not_delay_the_report_of_the_others(
 
     controller = controller_with(TwoInstances(ToyService(values={"legacy": "x"})), RecordingKube())
     report = asyncio.create_task(controller._report_unmanaged())
-    await asyncio.sleep(0.05)
+    for _ in range(500):
+        if controller.unmanaged:
+            break
+        await asyncio.sleep(0.01)
     assert controller.unmanaged == {"toy-1": ("legacy",)}  # while the other instance still keeps it waiting
     released.set()
     await report
