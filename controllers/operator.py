@@ -157,6 +157,11 @@ SERVICES: dict[str, Callable[[Settings, Shared], Service]] = {
 }
 # Each service's connection Secrets, and the flag of its default connection.
 CONNECTION_SCHEMAS = (KAFKA_CONNECTION, SEARCH_CONNECTION, NIFI_CONNECTION)
+# Every kind's section of the tenancy policy, run here or not: each controller's Deployment mounts
+# the same file, and a section for another Deployment's kind is still checked for typos.
+POLICY_MODELS = {
+    kind.resource.plural: kind.policy_model for kind in (KafkaTopicKind, ElasticsearchIndexKind, NiFiFlowKind)
+}
 
 
 async def _may(kube: KubeApi, access: Access) -> bool:
@@ -174,7 +179,7 @@ async def run(settings: Settings) -> None:
     services = [SERVICES[name](settings, shared) for name in settings.controllers]
     kinds = [kind for service in services for kind in service.kinds]
     try:
-        policies = load_policies(settings.tenancy_policy, {kind.resource.plural: kind.policy_model for kind in kinds})
+        policies = load_policies(settings.tenancy_policy, POLICY_MODELS)
     except PolicyFileInvalid as error:
         raise SystemExit(str(error)) from None
     lease = lease_name(settings.controllers)

@@ -97,8 +97,9 @@ class KindPolicy(CamelModel):
 def load_policies(path: Path | None, models: Mapping[str, type[KindPolicy]]) -> dict[str, KindPolicy]:
     """Each kind's policy (by plural, e.g. 'kafkatopics') from the file; unrestricted without one.
 
-    A section for no enabled kind or a misspelt field stops the operator at start: a
-    typo must not silently turn a restriction off.
+    `models` names every kind the operator knows, not only those this process runs, so one file
+    serves every controller. A section for no known kind or a misspelt field stops the operator
+    at start: a typo must not silently turn a restriction off.
     """
     sections: Any = {}
     if path is not None:
@@ -110,7 +111,7 @@ def load_policies(path: Path | None, models: Mapping[str, type[KindPolicy]]) -> 
         raise PolicyFileInvalid(f"the tenancy policy {path} must map kind plurals (e.g. kafkatopics) to policies")
     unknown = set(sections) - set(models)
     if unknown:
-        raise PolicyFileInvalid(f"the tenancy policy {path} names kinds this operator does not run: {sorted(unknown)}")
+        raise PolicyFileInvalid(f"the tenancy policy {path} names kinds this operator does not know: {sorted(unknown)}")
     try:
         return {plural: model.model_validate(sections.get(plural) or {}) for plural, model in models.items()}
     except ValidationError as error:

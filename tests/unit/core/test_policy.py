@@ -9,6 +9,8 @@ import pytest
 from controllers.core.model import ClusterRef, CommonSpec
 from controllers.core.policy import KindPolicy, PolicyFileInvalid, load_policies
 from controllers.kafkatopic.model import KafkaTopicPolicy, KafkaTopicSpec
+from controllers.nififlow.model import NiFiFlowPolicy
+from controllers.operator import POLICY_MODELS
 
 DEFAULT_CONNECTION = CommonSpec()
 OWN_SECRET = CommonSpec(cluster_ref=ClusterRef(name="kafka"))
@@ -62,9 +64,28 @@ def test_a_misspelt_field_or_unknown_kind_stops_the_operator_at_start(tmp_path: 
         load_policies(typo, {"kafkatopics": KafkaTopicPolicy})
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text("kafkatopic: {}\n")
-    with pytest.raises(PolicyFileInvalid, match="does not run"):
+    with pytest.raises(PolicyFileInvalid, match="does not know"):
         load_policies(unknown, {"kafkatopics": KafkaTopicPolicy})
 
 
 def test_no_file_means_no_restriction() -> None:
     assert load_policies(None, {"kafkatopics": KafkaTopicPolicy}) == {"kafkatopics": KafkaTopicPolicy()}
+
+
+def test_one_policy_file_serves_every_controller_whatever_kinds_it_runs(tmp_path: Path) -> None:
+    """Each Deployment runs one service's kinds and mounts the same file: a section for a kind another
+    Deployment runs is checked (a typo in it still stops the operator) and is no reason to refuse the file."""
+    whole = tmp_path / "policy.yaml"
+    whole.write_text(
+        "kafkatopics: {defaultConnectionNamespaces: [platform]}\n"
+        "elasticsearchindices: {defaultConnectionNamespaces: [platform]}\n"
+        "nififlows: {restrictedComponentNamespaces: [platform]}\n"
+    )
+    policies = load_policies(whole, POLICY_MODELS)
+    assert set(policies) == {"kafkatopics", "elasticsearchindices", "nififlows"}
+    nifi = policies["nififlows"]
+    assert isinstance(nifi, NiFiFlowPolicy) and nifi.restricted_component_namespaces == ["platform"]
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("kafkatopics: {}\nnififlows: {restrictedComponentNamespace: [platform]}\n")
+    with pytest.raises(PolicyFileInvalid, match="invalid"):
+        load_policies(typo, POLICY_MODELS)
