@@ -51,6 +51,10 @@ from controllers.kafkatopic.state import ClusterFacts, ConfigValue, Observation,
 
 log = logging.getLogger("infometis.kafka")
 REQUEST_TIMEOUT_SECONDS = 15.0
+# How long the operator waits for a client library's answer, whatever timeout the library was given: a
+# client whose I/O thread is wedged costs one failed, retried call, not its batch and every object
+# queued behind it for good.
+CLIENT_DEADLINE_SECONDS = 3 * REQUEST_TIMEOUT_SECONDS
 # Brokers come and go rarely; one DescribeCluster serves every batch within
 # this age, so a resync costs one Metadata and one DescribeConfigs per batch.
 CLUSTER_FACTS_MAX_AGE_SECONDS = 10.0
@@ -96,6 +100,7 @@ KAFKA_PYTHON_TLS_PROPERTIES = frozenset(
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -152,9 +157,21 @@ def _error_code(exception: BaseException) -> str:
     return "unavailable"
 
 
+def _no_answer(client: str) -> KafkaUnavailable:
+    return KafkaUnavailable(f"{client} gave no answer within {CLIENT_DEADLINE_SECONDS:.0f}s")
+
+
+def _outcome(future: Future[Any]) -> Any:
+    """A settled future's result or exception; one still running past the deadline is a failure."""
+    if not future.done():
+        return _no_answer("Kafka's client (librdkafka)")
+    return future.exception() or future.result()
+
+
 async def _all_done(futures: Collection[Future[Any]]) -> None:
-    """Wait until every future is done, with one wake-up of the event loop for them all: a future
-    wrapped each (as asyncio.wrap_future does) costs the loop a callback and a wake-up per topic."""
+    """Wait until every future is done, or CLIENT_DEADLINE_SECONDS have passed, with one wake-up of the
+    event loop for them all: a future wrapped each (as asyncio.wrap_future does) costs the loop a
+    callback and a wake-up per topic."""
     loop = asyncio.get_running_loop()
     all_done: asyncio.Future[None] = loop.create_future()
     remaining = len(futures)
@@ -176,7 +193,9 @@ async def _all_done(futures: Collection[Future[Any]]) -> None:
     for future in futures:
         future.add_done_callback(one_done)
     if futures:
-        await all_done
+        with contextlib.suppress(TimeoutError):  # the callers read a future not done as a failure
+            async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                await all_done
 
 
 async def _settle(operation: str, futures: Mapping[T, Future[Any]]) -> dict[T, Any]:
@@ -185,7 +204,7 @@ async def _settle(operation: str, futures: Mapping[T, Future[Any]]) -> dict[T, A
     keys = list(futures)
     started = time.monotonic()
     await _all_done(futures.values())
-    outcomes = [futures[k].exception() or futures[k].result() for k in keys]
+    outcomes = [_outcome(futures[k]) for k in keys]
     metrics.SERVICE_REQUEST_SECONDS.labels("kafka", operation).observe(time.monotonic() - started)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
@@ -276,7 +295,7 @@ class KafkaAdmin:
             [NewTopic(topic, -1, -1)], validate_only=True, request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         await _all_done(futures.values())
-        error = futures[topic].exception()
+        error = _outcome(futures[topic])
         return isinstance(error, KafkaException) and error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
 
     async def topic_names(self) -> tuple[str, frozenset[str]]:
@@ -284,9 +303,12 @@ class KafkaAdmin:
         self._count_call("list_topics", 1)
         try:
             with metrics.service_request("kafka", "list_topics", _error_code):
-                metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
+                async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                    metadata = await asyncio.to_thread(self._client.list_topics, timeout=REQUEST_TIMEOUT_SECONDS)
         except KafkaException as error:
             raise _kafka_error(error) from None
+        except TimeoutError:
+            raise _no_answer("Kafka's client (librdkafka)") from None
         return metadata.cluster_id, frozenset(metadata.topics)
 
     async def probe(self, timeout: float) -> None:
@@ -340,11 +362,14 @@ class KafkaAdmin:
         self._count_call("describe_cluster", 1)
         try:
             with metrics.service_request("kafka", "describe_cluster", _error_code):
-                described = await asyncio.wrap_future(
-                    self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
-                )
+                async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                    described = await asyncio.wrap_future(
+                        self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
+                    )
         except KafkaException as error:
             raise _kafka_error(error) from None
+        except TimeoutError:
+            raise _no_answer("Kafka's client (librdkafka)") from None
         return ClusterFacts(described.cluster_id, tuple(sorted(node.id for node in described.nodes)))
 
     async def _observe_batch(self, queries: list[TopicQuery]) -> dict[TopicQuery, Observation | Exception]:
@@ -392,9 +417,8 @@ class KafkaAdmin:
         """
         self._count_call("describe_configs", len(keys_by_topic))
         try:
-            client = await self._kafka_python_client()
             with metrics.service_request("kafka", "describe_configs", _error_code):
-                response = await asyncio.to_thread(_describe_topic_configs, client, keys_by_topic)
+                response = await self._kafka_python_call(_describe_topic_configs, keys_by_topic)
         except ClusterRefInvalid:
             raise
         except Exception as error:
@@ -478,9 +502,8 @@ class KafkaAdmin:
             TopicPartition(c.name, partition): list(replicas) for c in changes for partition, replicas in c.assignment
         }
         try:
-            client = await self._kafka_python_client()
             with metrics.service_request("kafka", "alter_partition_reassignments", _error_code):
-                answers = await asyncio.to_thread(client.alter_partition_reassignments, request)
+                answers = await self._kafka_python_call(lambda client: client.alter_partition_reassignments(request))
         except ClusterRefInvalid:
             raise
         except Exception as error:
@@ -495,9 +518,8 @@ class KafkaAdmin:
     async def _reassigning_batch(self, topics: list[str]) -> dict[str, Any]:
         self._count_call("list_partition_reassignments", len(topics))
         try:
-            client = await self._kafka_python_client()
             with metrics.service_request("kafka", "list_partition_reassignments", _error_code):
-                ongoing = await asyncio.to_thread(client.list_partition_reassignments)
+                ongoing = await self._kafka_python_call(lambda client: client.list_partition_reassignments())
         except ClusterRefInvalid:
             raise
         except Exception as error:
@@ -513,6 +535,23 @@ class KafkaAdmin:
             return KafkaRefused(code, str(getattr(error, "description", code)))
         return KafkaUnavailable(self.connection.redact(str(error)))
 
+    async def _kafka_python_call(self, call: Callable[..., R], *args: Any) -> R:
+        """`call(client, *args)` with kafka-python's admin client, off the event loop (its calls block).
+
+        Past CLIENT_DEADLINE_SECONDS the client is taken as wedged: it is closed, which ends the wait of
+        the thread still in the call, and the next call builds a new one.
+        """
+        client = await self._kafka_python_client()
+        try:
+            async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                return await asyncio.to_thread(call, client, *args)
+        except TimeoutError:
+            if self._kafka_python is client:
+                self._kafka_python = None
+                # Closing joins its I/O thread, which may be what is stuck: not on the event loop, not awaited.
+                threading.Thread(target=client.close, name="kafka-python-close", daemon=True).start()
+            raise _no_answer("kafka-python's client") from None
+
     async def _kafka_python_client(self) -> Any:
         """kafka-python's admin client, built from the same connection properties.
 
@@ -521,7 +560,11 @@ class KafkaAdmin:
         """
         async with self._kafka_python_lock:
             if self._kafka_python is None:
-                self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
+                try:
+                    async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                        self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
+                except TimeoutError:
+                    raise _no_answer("kafka-python's client") from None
             return self._kafka_python
 
     # --- statistics -------------------------------------------------------------------
