@@ -353,23 +353,26 @@ class KafkaAdmin:
         metrics.SERVICE_CALL_ITEMS.labels("kafka", operation).inc(items)
 
     async def _cluster_facts(self) -> ClusterFacts:
-        async with self._cluster_lock:  # one DescribeCluster however many callers are waiting
-            if self._cluster is None or time.monotonic() - self._cluster[0] > CLUSTER_FACTS_MAX_AGE_SECONDS:
-                self._cluster = (time.monotonic(), await self._describe_cluster())
-            return self._cluster[1]
+        try:
+            # The wait for the lock counts too: callers queued behind an unanswered DescribeCluster
+            # each fail at their own deadline, not one deadline after the caller before them.
+            async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                async with self._cluster_lock:  # one DescribeCluster however many callers are waiting
+                    if self._cluster is None or time.monotonic() - self._cluster[0] > CLUSTER_FACTS_MAX_AGE_SECONDS:
+                        self._cluster = (time.monotonic(), await self._describe_cluster())
+                    return self._cluster[1]
+        except TimeoutError:
+            raise _no_answer("Kafka's client (librdkafka)") from None
 
     async def _describe_cluster(self) -> ClusterFacts:
         self._count_call("describe_cluster", 1)
         try:
             with metrics.service_request("kafka", "describe_cluster", _error_code):
-                async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
-                    described = await asyncio.wrap_future(
-                        self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
-                    )
+                described = await asyncio.wrap_future(
+                    self._client.describe_cluster(request_timeout=REQUEST_TIMEOUT_SECONDS)
+                )
         except KafkaException as error:
             raise _kafka_error(error) from None
-        except TimeoutError:
-            raise _no_answer("Kafka's client (librdkafka)") from None
         return ClusterFacts(described.cluster_id, tuple(sorted(node.id for node in described.nodes)))
 
     async def _observe_batch(self, queries: list[TopicQuery]) -> dict[TopicQuery, Observation | Exception]:
@@ -538,15 +541,17 @@ class KafkaAdmin:
     async def _kafka_python_call(self, call: Callable[..., R], *args: Any) -> R:
         """`call(client, *args)` with kafka-python's admin client, off the event loop (its calls block).
 
-        Past CLIENT_DEADLINE_SECONDS the client is taken as wedged: it is closed, which ends the wait of
-        the thread still in the call, and the next call builds a new one.
+        Past CLIENT_DEADLINE_SECONDS (counted from the call, waiting for the client included) the client
+        is taken as wedged: it is closed, which ends the wait of the thread still in the call while its
+        I/O loop runs, and the next call builds a new one.
         """
-        client = await self._kafka_python_client()
+        client = None
         try:
             async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
+                client = await self._kafka_python_client()
                 return await asyncio.to_thread(call, client, *args)
         except TimeoutError:
-            if self._kafka_python is client:
+            if client is not None and self._kafka_python is client:
                 self._kafka_python = None
                 # Closing joins its I/O thread, which may be what is stuck: not on the event loop, not awaited.
                 threading.Thread(target=client.close, name="kafka-python-close", daemon=True).start()
@@ -560,11 +565,7 @@ class KafkaAdmin:
         """
         async with self._kafka_python_lock:
             if self._kafka_python is None:
-                try:
-                    async with asyncio.timeout(CLIENT_DEADLINE_SECONDS):
-                        self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
-                except TimeoutError:
-                    raise _no_answer("kafka-python's client") from None
+                self._kafka_python = await asyncio.to_thread(_kafka_python_admin, self.connection)
             return self._kafka_python
 
     # --- statistics -------------------------------------------------------------------

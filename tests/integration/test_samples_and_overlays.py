@@ -179,7 +179,9 @@ def assert_only_the_platform_may_use_restricted_components(policies: dict[str, K
 def platform_namespace() -> Iterator[str]:
     """data-platform, which the platform's objects name, exists for this module's server-side dry runs; one made
     here is deleted at the module's end and waited for, so the next run can make it again."""
-    kubectl("wait", "--for=delete", f"namespace/{PLATFORM_NAMESPACE}", "--timeout=120s", check=False)
+    found = kubectl("get", "namespace", PLATFORM_NAMESPACE, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False)
+    if found.stdout:  # going (an interrupted run's): wait until it has gone
+        kubectl("wait", "--for=delete", f"namespace/{PLATFORM_NAMESPACE}", "--timeout=120s")
     made = kubectl("create", "namespace", PLATFORM_NAMESPACE, check=False).returncode == 0
     yield PLATFORM_NAMESPACE
     if made:

@@ -97,3 +97,19 @@ async def test_a_wedged_kafka_python_client_is_closed_at_the_deadline_and_a_new_
         await asyncio.wait_for(admin.partitions_being_reassigned("orders"), 5)
     assert wedged.closed.wait(5), "the wedged client was not closed: its waiting thread would never end"
     assert admin._kafka_python is None
+
+
+async def test_callers_queued_behind_an_unanswered_request_fail_at_their_own_deadline_not_in_turn(
+    admin: KafkaAdmin,
+) -> None:
+    """Twenty batches wait for the cluster facts one DescribeCluster is fetching: each fails once its own
+    deadline is over, not one deadline after the one before (twenty deadlines, 4 s here)."""
+    admin._client = SilentLibrdkafka()  # type: ignore[assignment]
+    started = time.monotonic()
+    callers = []
+    for n in range(20):  # one at a time, so that each goes out in a batch of its own
+        callers.append(asyncio.ensure_future(admin.observe(f"topic-{n}", frozenset())))
+        await asyncio.sleep(0.001)
+    results = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 10)
+    assert all(isinstance(result, KafkaUnavailable) for result in results), results
+    assert time.monotonic() - started < 2
